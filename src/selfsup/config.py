@@ -1,0 +1,243 @@
+"""Typed run configuration: dataclass defaults, YAML recipes that say only what differs, and
+`--section.field value` overrides. Unknown keys and wrong types are errors, never ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from selfsup.augment.views import ViewConfig
+from selfsup.errors import SelfsupError
+from selfsup.eval.suite import EvalConfig
+
+
+@dataclass
+class DataConfig:
+    """Which images to learn from."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    download: bool = False
+    image_size: int | None = None
+    train_subset: int | None = None  # a seeded random subset of the training set, for quick runs
+
+
+@dataclass
+class ModelConfig:
+    """Encoder f(·) and projection head g(·)."""
+
+    encoder: str = "resnet18"
+    stem: str = "cifar"
+    base_width: int = 64
+    width_multiplier: float = 1.0
+    head_widths: tuple[int, ...] = (512, 128)
+
+
+@dataclass
+class MethodConfig:
+    """The self-supervised objective and its hyper-parameters."""
+
+    name: str = "simclr"
+    temperature: float = 0.5
+    gather_distributed: bool = True
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule (lr is per 256 images under the "linear" rule)."""
+
+    optimizer: str = "lars"
+    lr: float = 1.0
+    lr_scaling: str = "linear"
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    final_lr_fraction: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """How the loop runs."""
+
+    epochs: int = 100
+    batch_size: int = 256
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+    log_every: int = 10
+    progress: bool = True
+    channels_last: bool = True
+
+
+@dataclass
+class RunConfig:
+    """One run: everything needed to reproduce it, saved as config.yaml in the run directory."""
+
+    run_dir: str = "runs/simclr-fashion-mnist"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: ViewConfig = field(default_factory=ViewConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint).replace("typing.", ""))
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against the annotation `hint`, converting only lossless cases (int→float,
+    list→tuple)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except SelfsupError:
+                continue
+        raise SelfsupError(f"config key {key!r}: expected {_type_name(hint)}, got {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise SelfsupError(f"config key {key!r}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
+            raise SelfsupError(f"config key {key!r}: expected {len(args)} values, got {value!r}")
+        item_types = [args[0]] * len(value) if (not args or args[-1] is Ellipsis) else list(args)
+        items = [_coerce(v, t, key) for v, t in zip(value, item_types, strict=True)]
+        return origin(items)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e-3" as a string
+        except ValueError:
+            pass
+    if hint is Any or (isinstance(hint, type) and isinstance(value, hint)):
+        if hint is int and isinstance(value, bool):
+            raise SelfsupError(f"config key {key!r}: expected int, got {value!r}")
+        return value
+    raise SelfsupError(f"config key {key!r}: expected {_type_name(hint)}, got {value!r}")
+
+
+def _apply(target: Any, updates: dict[str, Any], prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(target))
+    names = {f.name for f in dataclasses.fields(target)}
+    for name, value in updates.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise SelfsupError(
+                f"unknown config key {key!r}; valid keys here: {', '.join(sorted(names))}"
+            )
+        current = getattr(target, name)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise SelfsupError(f"config key {key!r} is a section; give it a mapping")
+            _apply(current, value, f"{key}.")
+        else:
+            setattr(target, name, _coerce(value, hints[name], key))
+    if hasattr(target, "__post_init__"):
+        try:
+            target.__post_init__()
+        except ValueError as error:
+            raise SelfsupError(f"config section {prefix.rstrip('.') or 'run'}: {error}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults ← YAML recipe at `path` ← dotted `overrides` ({"train.epochs": 5})."""
+    config = RunConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SelfsupError(f"config file {path} not found; pass an existing YAML recipe")
+        try:
+            recipe = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise SelfsupError(f"config file {path} is not valid YAML: {error}".splitlines()[0]) from None
+        if not isinstance(recipe, dict):
+            raise SelfsupError(f"config file {path} must hold a mapping of sections")
+        _apply(config, recipe)
+    for dotted, value in (overrides or {}).items():
+        nested: dict[str, Any] = {}
+        cursor = nested
+        *parents, last = dotted.split(".")
+        for part in parents:
+            cursor = cursor.setdefault(part, {})
+        cursor[last] = value
+        _apply(config, nested)
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain dict (tuples as lists) for YAML/JSON."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def save_config(config: RunConfig, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the config (plus e.g. the command line and package version) as YAML."""
+    document = config_to_dict(config)
+    if extra:
+        document = {"_meta": extra, **document}
+    Path(path).write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def config_from_dict(document: dict[str, Any]) -> RunConfig:
+    """Inverse of `config_to_dict` (ignores the `_meta` block that `save_config` adds)."""
+    config = RunConfig()
+    _apply(config, {k: v for k, v in document.items() if k != "_meta"})
+    return config
+
+
+def add_override_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--section.field VALUE` flag per config field (values parsed as YAML scalars)."""
+    group = parser.add_argument_group("config overrides (any field of the recipe)")
+    defaults = RunConfig()
+    for section in dataclasses.fields(defaults):
+        value = getattr(defaults, section.name)
+        if dataclasses.is_dataclass(value):
+            for sub in dataclasses.fields(value):
+                flag = f"--{section.name}.{sub.name}"
+                group.add_argument(
+                    flag, dest=f"override:{section.name}.{sub.name}", default=None,
+                    metavar="V", help=f"default: {getattr(value, sub.name)!r}",
+                )
+        else:
+            group.add_argument(
+                f"--{section.name.replace('_', '-')}", dest=f"override:{section.name}",
+                default=None, metavar="V", help=f"default: {value!r}",
+            )
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The overrides given on the command line, values parsed as YAML ("5" → 5, "[1, 2]" → list)."""
+    overrides = {}
+    for dest, text in vars(args).items():
+        if dest.startswith("override:") and text is not None:
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                value = text
+            overrides[dest.removeprefix("override:")] = value
+    return overrides

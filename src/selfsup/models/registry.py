@@ -1,0 +1,42 @@
+"""Named encoders, so configs and saved architecture JSON can rebuild a network by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from selfsup.errors import SelfsupError
+from selfsup.models import resnet
+
+ENCODERS: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": resnet.resnet18,
+    "resnet34": resnet.resnet34,
+    "resnet50": resnet.resnet50,
+    "resnet101": resnet.resnet101,
+    "resnet152": resnet.resnet152,
+}
+
+
+def register_encoder(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Add a builder `builder(**kwargs) -> nn.Module` with a `feature_dim` attribute."""
+    ENCODERS[name] = builder
+
+
+def build_encoder(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered encoder; unknown names give the list of valid ones."""
+    if name not in ENCODERS:
+        raise SelfsupError(f"unknown encoder {name!r}; choose one of {', '.join(sorted(ENCODERS))}")
+    return ENCODERS[name](**kwargs)
+
+
+def feature_dim(encoder: nn.Module) -> int:
+    """The encoder's output width: its `feature_dim` attribute (required of user backbones)."""
+    dim = getattr(encoder, "feature_dim", None)
+    if not isinstance(dim, int):
+        raise SelfsupError(
+            f"{type(encoder).__name__} has no integer `feature_dim`; set it to the width of its "
+            "output features"
+        )
+    return dim

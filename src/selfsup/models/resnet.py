@@ -1,0 +1,151 @@
+"""ResNet encoders (He et al. 2016, arXiv:1512.03385) with a CIFAR or ImageNet stem and a width knob.
+
+SimCLR widens every stage by a multiplier (×1, ×2, ×4); for CPU work the base width can be
+small (16 instead of 64). The classifier is dropped: `forward` returns pooled features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def _norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels)
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convolutions with an identity (or 1×1 projection) shortcut."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
+        self.bn1 = _norm(channels)
+        self.conv2 = nn.Conv2d(channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = _norm(out_channels)
+        self.shortcut = _shortcut(in_channels, out_channels, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """1×1 reduce, 3×3 (strided, as in torchvision's v1.5), 1×1 expand ×4."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
+        self.bn1 = _norm(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
+        self.bn2 = _norm(channels)
+        self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
+        self.bn3 = _norm(out_channels)
+        self.shortcut = _shortcut(in_channels, out_channels, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), _norm(out_channels)
+    )
+
+
+class ResNet(nn.Module):
+    """A ResNet trunk: stem, four stages, global average pool → (B, feature_dim).
+
+    Args:
+        block: `BasicBlock` or `Bottleneck`.
+        layers: blocks per stage, e.g. (2, 2, 2, 2) for ResNet-18.
+        in_channels: 1 for grayscale data, 3 for colour.
+        stem: "cifar" (3×3 stride-1 conv, no max-pool) for ≤64 px images, or "imagenet"
+            (7×7 stride-2 conv + 3×3 max-pool).
+        base_width: channels of the first stage before the multiplier (64 in the paper).
+        width_multiplier: SimCLR's ×1/×2/×4; fractional values are allowed.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: tuple[int, ...],
+        in_channels: int = 3,
+        stem: str = "cifar",
+        base_width: int = 64,
+        width_multiplier: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if stem not in ("cifar", "imagenet"):
+            raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
+        width = max(1, round(base_width * width_multiplier))
+        if stem == "cifar":
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), _norm(width), nn.ReLU()
+            )
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+                _norm(width),
+                nn.ReLU(),
+                nn.MaxPool2d(3, 2, 1),
+            )
+        stages = []
+        channels_in = width
+        for index, num_blocks in enumerate(layers):
+            channels = width * 2**index
+            stride = 1 if index == 0 else 2
+            blocks = []
+            for block_index in range(num_blocks):
+                blocks.append(block(channels_in, channels, stride if block_index == 0 else 1))
+                channels_in = channels * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = channels_in
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        # Zero the last BN of each residual branch so blocks start as identities (Goyal et al.).
+        for module in self.modules():
+            if isinstance(module, Bottleneck):
+                nn.init.zeros_(module.bn3.weight)
+            elif isinstance(module, BasicBlock):
+                nn.init.zeros_(module.bn2.weight)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.stages(self.stem(images))).flatten(1)
+
+
+def _builder(block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...]) -> Callable:
+    def build(**kwargs: object) -> ResNet:
+        return ResNet(block, layers, **kwargs)  # type: ignore[arg-type]
+
+    return build
+
+
+resnet18 = _builder(BasicBlock, (2, 2, 2, 2))
+resnet34 = _builder(BasicBlock, (3, 4, 6, 3))
+resnet50 = _builder(Bottleneck, (3, 4, 6, 3))
+resnet101 = _builder(Bottleneck, (3, 4, 23, 3))
+resnet152 = _builder(Bottleneck, (3, 8, 36, 3))

@@ -1,0 +1,17 @@
+"""Training: the loop, checkpoints and metric logging."""
+
+from selfsup.train.checkpoint import load_checkpoint, save_atomic
+from selfsup.train.loop import TrainSummary, build_optimizer, resolve_device, train
+from selfsup.train.metrics import MetricsLogger, plot_metrics, read_metrics
+
+__all__ = [
+    "MetricsLogger",
+    "TrainSummary",
+    "build_optimizer",
+    "load_checkpoint",
+    "plot_metrics",
+    "read_metrics",
+    "resolve_device",
+    "save_atomic",
+    "train",
+]

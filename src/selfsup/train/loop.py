@@ -1,0 +1,226 @@
+"""The one explicit training loop: it knows optimisation, not which method it runs.
+
+Per step: draw a batch of uint8 images that already live on the device, make views there,
+normalise, `loss = method(views)`, backward, optimiser step, then `method.on_step_end(...)` if the
+method has one (EMA targets, queues). Per epoch: an atomic checkpoint that `--resume` restores
+exactly (weights, optimiser, step, and the random generator that drives shuffling and views).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from selfsup.augment.views import ViewAugment, normalize
+from selfsup.errors import SelfsupError
+from selfsup.optim.lars import LARS
+from selfsup.optim.param_groups import param_groups
+from selfsup.optim.schedules import scaled_learning_rate, warmup_cosine
+from selfsup.train.checkpoint import load_checkpoint, load_model_state, save_atomic
+from selfsup.train.metrics import MetricsLogger
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """"auto" picks cuda, then mps, then cpu."""
+    if name != "auto":
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise SelfsupError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise SelfsupError("device 'cuda' requested but CUDA is not available; use --train.device cpu")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on GPU by default ("auto"), fp32 on CPU; "bf16"/"fp32" force it."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise SelfsupError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def build_optimizer(model: nn.Module, optim_config: Any, batch_size: int) -> torch.optim.Optimizer:
+    """LARS, SGD or AdamW over the shared decay/no-decay parameter groups."""
+    lr = scaled_learning_rate(optim_config.lr, batch_size, optim_config.lr_scaling)
+    groups = param_groups(model, optim_config.weight_decay)
+    name = optim_config.optimizer
+    if name == "lars":
+        return LARS(groups, lr=lr, momentum=optim_config.momentum, weight_decay=optim_config.weight_decay)
+    for group in groups:
+        group.pop("lars_exclude", None)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=optim_config.momentum)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise SelfsupError(f"unknown optimizer {name!r}; choose lars, sgd or adamw")
+
+
+@dataclass
+class TrainSummary:
+    """What a finished (or resumed-and-finished) run reports."""
+
+    epochs: int
+    steps: int
+    final_loss: float
+    images_per_second: float
+    seconds: float
+
+
+def train(
+    method: nn.Module,
+    images: torch.Tensor,
+    augment: ViewAugment,
+    mean: Sequence[float],
+    std: Sequence[float],
+    config: Any,
+    run_dir: str | Path,
+    resume: bool = False,
+    n_views: int = 2,
+) -> TrainSummary:
+    """Pre-train `method` on uint8 `images` (N, C, H, W) for `config.train.epochs` epochs.
+
+    Args:
+        method: module whose `forward(views) -> loss`; optional `on_step_end(step, total_steps)`.
+        images: the whole unlabeled training set as uint8; moved to the device once.
+        augment: makes views on the device from uint8 batches.
+        mean, std: per-channel normalisation applied on the device after augmentation.
+        config: a `RunConfig` (train, optim sections are read).
+        run_dir: where checkpoints/, metrics.jsonl and tensorboard/ go.
+        resume: continue from `run_dir/checkpoints/last.pt`.
+    """
+    train_config, optim_config = config.train, config.optim
+    run_dir = Path(run_dir)
+    device = resolve_device(train_config.device)
+    if train_config.threads:
+        torch.set_num_threads(train_config.threads)
+    batch_size = train_config.batch_size
+    if batch_size > len(images):
+        raise SelfsupError(
+            f"batch size {batch_size} is larger than the dataset ({len(images)} images); "
+            f"use --train.batch_size {max(1, len(images) // 2)} or less"
+        )
+    steps_per_epoch = len(images) // batch_size  # drop the ragged last batch: BN needs full batches
+    total_steps = steps_per_epoch * train_config.epochs
+    warmup_steps = min(total_steps, round(optim_config.warmup_epochs * steps_per_epoch))
+
+    torch.manual_seed(train_config.seed)
+    generator = torch.Generator().manual_seed(train_config.seed)
+    method.to(device)
+    memory_format = torch.channels_last if train_config.channels_last else torch.contiguous_format
+    method.to(memory_format=memory_format)
+    optimizer = build_optimizer(method, optim_config, batch_size)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    final_fraction = optim_config.final_lr_fraction
+
+    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    start_epoch, step = 0, 0
+    if resume:
+        state = load_checkpoint(checkpoint_path)
+        load_model_state(method, state["method"], checkpoint_path)
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        start_epoch, step = state["epoch"], state["step"]
+        if start_epoch >= train_config.epochs:
+            return TrainSummary(start_epoch, step, state.get("loss", math.nan), 0.0, 0.0)
+
+    device_images = images.to(device)
+    logger = MetricsLogger(run_dir)
+    on_step_end = getattr(method, "on_step_end", None)
+    started = time.perf_counter()
+    images_seen = 0
+    final_loss = math.nan
+    progress = None
+    if train_config.progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True)
+    try:
+        for epoch in range(start_epoch, train_config.epochs):
+            method.train()
+            order = torch.randperm(len(images), generator=generator)
+            epoch_loss = torch.zeros((), device=device)
+            window_start, window_images = time.perf_counter(), 0
+            for batch_index in range(steps_per_epoch):
+                indices = order[batch_index * batch_size : (batch_index + 1) * batch_size]
+                batch = device_images[indices.to(device)]
+                views = [
+                    normalize(view, mean, std).contiguous(memory_format=memory_format)
+                    for view in augment.views(batch, n_views, generator=generator)
+                ]
+                lr_scale = warmup_cosine(step, total_steps, warmup_steps, 1.0, final_fraction)
+                for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
+                    group["lr"] = base_lr * lr_scale
+                with autocast_context(train_config.precision, device):
+                    loss = method(views)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if on_step_end is not None:
+                    on_step_end(step, total_steps)
+                epoch_loss += loss.detach()
+                step += 1
+                images_seen += batch_size
+                window_images += batch_size
+                if step % train_config.log_every == 0 or batch_index == steps_per_epoch - 1:
+                    loss_value = loss.item()  # the only host sync, every log_every steps
+                    if not math.isfinite(loss_value):
+                        _stop_non_finite(epoch, step, checkpoint_path)
+                    rate = window_images / max(1e-9, time.perf_counter() - window_start)
+                    window_start, window_images = time.perf_counter(), 0
+                    lr_now = optimizer.param_groups[0]["lr"]
+                    logger.log(step, {"loss": loss_value, "lr": lr_now, "img_per_s": rate, "epoch": epoch})
+                    if progress is not None:
+                        progress.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr_now:.3g}", img_s=f"{rate:.0f}")
+                if progress is not None:
+                    progress.update(1)
+            final_loss = (epoch_loss / steps_per_epoch).item()
+            if not math.isfinite(final_loss):
+                _stop_non_finite(epoch, step, checkpoint_path)
+            logger.log(step, {"epoch_loss": final_loss, "epoch": epoch + 1})
+            save_atomic(
+                {
+                    "method": method.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "loss": final_loss,
+                },
+                checkpoint_path,
+            )
+    finally:
+        if progress is not None:
+            progress.close()
+        logger.close()
+    seconds = time.perf_counter() - started
+    return TrainSummary(
+        train_config.epochs, step, final_loss, images_seen / max(seconds, 1e-9), seconds
+    )
+
+
+def _stop_non_finite(epoch: int, step: int, checkpoint_path: Path) -> None:
+    kept = (
+        f"the last good checkpoint is kept at {checkpoint_path}"
+        if checkpoint_path.is_file()
+        else "no checkpoint had been written yet"
+    )
+    raise SelfsupError(
+        f"loss became NaN/inf at epoch {epoch + 1}, step {step}; {kept}; lower --optim.lr or "
+        "raise --method.temperature, then run again"
+    )

@@ -1,0 +1,53 @@
+"""Every registered encoder: forward/backward shapes and feature dimension; the head builder."""
+
+import pytest
+import torch
+
+from selfsup.errors import SelfsupError
+from selfsup.models import ENCODERS, ProjectionHead, build_encoder, load_encoder, save_encoder
+
+EXPANSION = {"resnet18": 1, "resnet34": 1, "resnet50": 4, "resnet101": 4, "resnet152": 4}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("stem", ["cifar", "imagenet"])
+def test_every_encoder_forward_backward(name: str, stem: str) -> None:
+    encoder = build_encoder(name, in_channels=1, stem=stem, base_width=4, width_multiplier=2)
+    images = torch.randn(2, 1, 32, 32, requires_grad=True)
+    features = encoder(images)
+    assert features.shape == (2, encoder.feature_dim)
+    assert encoder.feature_dim == 8 * 8 * EXPANSION[name]  # width 4·2, ×8 at the last stage
+    features.sum().backward()
+    assert images.grad is not None and images.grad.shape == images.shape
+    assert all(p.grad is not None for p in encoder.parameters())
+
+
+def test_width_multiplier_and_standard_width() -> None:
+    assert build_encoder("resnet18").feature_dim == 512
+    assert build_encoder("resnet50", width_multiplier=2).feature_dim == 4096
+    assert build_encoder("resnet18", base_width=16).feature_dim == 128
+    with pytest.raises(SelfsupError, match="unknown encoder"):
+        build_encoder("vgg")
+
+
+def test_projection_head_depths() -> None:
+    head = ProjectionHead(32, [32, 32, 16])
+    features = torch.randn(5, 32)
+    assert head(features).shape == (5, 16)
+    assert head(features, depth=0) is features
+    assert head(features, depth=1).shape == (5, 32)
+    assert head.output_dim(0) == 32 and head.output_dim(3) == 16
+    with pytest.raises(ValueError):
+        head(features, depth=4)
+
+
+def test_encoder_export_round_trip(tmp_path) -> None:
+    encoder = build_encoder("resnet18", in_channels=1, base_width=4).eval()
+    save_encoder(encoder, {"name": "resnet18", "kwargs": {"in_channels": 1, "base_width": 4}}, tmp_path)
+    loaded, architecture = load_encoder(tmp_path)
+    images = torch.randn(2, 1, 16, 16)
+    torch.testing.assert_close(loaded.eval()(images), encoder(images))
+    assert architecture["name"] == "resnet18"
+    (tmp_path / "encoder.json").write_text('{"name": "resnet18", "kwargs": {"base_width": 8}}')
+    with pytest.raises(SelfsupError, match="does not match"):
+        load_encoder(tmp_path)
