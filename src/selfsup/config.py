@@ -158,7 +158,9 @@ def _apply(target: Any, updates: dict[str, Any], prefix: str = "") -> None:
             raise SelfsupError(f"config section {prefix.rstrip('.') or 'run'}: {error}") from None
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
     """Defaults ← YAML recipe at `path` ← dotted `overrides` ({"train.epochs": 5})."""
     config = RunConfig()
     if path is not None:
@@ -168,11 +170,18 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         try:
             recipe = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            raise SelfsupError(f"config file {path} is not valid YAML: {error}".splitlines()[0]) from None
+            raise SelfsupError(
+                f"config file {path} is not valid YAML: {error}".splitlines()[0]
+            ) from None
         if not isinstance(recipe, dict):
             raise SelfsupError(f"config file {path} must hold a mapping of sections")
         _apply(config, recipe)
-    for dotted, value in (overrides or {}).items():
+    return apply_overrides(config, overrides or {})
+
+
+def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Set dotted keys ({"train.epochs": 5}) in place, with the same checks as a recipe."""
+    for dotted, value in overrides.items():
         nested: dict[str, Any] = {}
         cursor = nested
         *parents, last = dotted.split(".")
@@ -185,6 +194,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain dict (tuples as lists) for YAML/JSON."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
@@ -220,13 +230,19 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
             for sub in dataclasses.fields(value):
                 flag = f"--{section.name}.{sub.name}"
                 group.add_argument(
-                    flag, dest=f"override:{section.name}.{sub.name}", default=None,
-                    metavar="V", help=f"default: {getattr(value, sub.name)!r}",
+                    flag,
+                    dest=f"override:{section.name}.{sub.name}",
+                    default=None,
+                    metavar="V",
+                    help=f"default: {getattr(value, sub.name)!r}",
                 )
         else:
             group.add_argument(
-                f"--{section.name.replace('_', '-')}", dest=f"override:{section.name}",
-                default=None, metavar="V", help=f"default: {value!r}",
+                f"--{section.name.replace('_', '-')}",
+                dest=f"override:{section.name}",
+                default=None,
+                metavar="V",
+                help=f"default: {value!r}",
             )
 
 

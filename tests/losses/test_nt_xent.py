@@ -14,7 +14,10 @@ def reference_nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float) 
     z = []
     for k in range(batch):
         z += [z_a[k], z_b[k]]
-    sim = [[(z[i] @ z[j]) / (z[i].norm() * z[j].norm()) for j in range(2 * batch)] for i in range(2 * batch)]
+    sim = [
+        [(z[i] @ z[j]) / (z[i].norm() * z[j].norm()) for j in range(2 * batch)]
+        for i in range(2 * batch)
+    ]
 
     def ell(i: int, j: int) -> torch.Tensor:
         denominator = sum(torch.exp(sim[i][k] / temperature) for k in range(2 * batch) if k != i)

@@ -43,7 +43,9 @@ def test_projection_head_depths() -> None:
 
 def test_encoder_export_round_trip(tmp_path) -> None:
     encoder = build_encoder("resnet18", in_channels=1, base_width=4).eval()
-    save_encoder(encoder, {"name": "resnet18", "kwargs": {"in_channels": 1, "base_width": 4}}, tmp_path)
+    save_encoder(
+        encoder, {"name": "resnet18", "kwargs": {"in_channels": 1, "base_width": 4}}, tmp_path
+    )
     loaded, architecture = load_encoder(tmp_path)
     images = torch.randn(2, 1, 16, 16)
     torch.testing.assert_close(loaded.eval()(images), encoder(images))

@@ -1,5 +1,6 @@
 """LARS against a hand-computed step; schedule endpoints; parameter groups; lr scaling."""
 
+import itertools
 import math
 
 import pytest
@@ -17,7 +18,11 @@ def test_lars_step_matches_hand_computation() -> None:
     lr, decay, eta, momentum = 0.1, 0.01, 0.001, 0.9
     optimizer = LARS(
         [{"params": [weight]}, {"params": [bias], "weight_decay": 0.0, "lars_exclude": True}],
-        lr=lr, momentum=momentum, weight_decay=decay, trust_coefficient=eta, eps=0.0,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=decay,
+        trust_coefficient=eta,
+        eps=0.0,
     )
     optimizer.step()
     direction = torch.tensor([[0.6 + 0.03, 0.8 + 0.04]])  # g + λw
@@ -34,7 +39,9 @@ def test_lars_step_matches_hand_computation() -> None:
     trust2 = eta * previous.norm() / direction2.norm()
     velocity = momentum * lr * trust * direction + lr * trust2 * direction2
     torch.testing.assert_close(weight.data, previous - velocity)
-    torch.testing.assert_close(bias.data, torch.tensor([1.0 - lr * 0.5 - (momentum * lr * 0.5 + lr * 0.5)]))
+    torch.testing.assert_close(
+        bias.data, torch.tensor([1.0 - lr * 0.5 - (momentum * lr * 0.5 + lr * 0.5)])
+    )
 
 
 def test_param_groups_exclude_biases_and_norms() -> None:
@@ -58,7 +65,7 @@ def test_warmup_cosine_endpoints() -> None:
         base * 0.5 * (1 + math.cos(math.pi * (int(middle) - warmup) / (total - 1 - warmup)))
     )
     values = [warmup_cosine(s, total, warmup, base) for s in range(warmup, total)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(values))
 
 
 def test_lr_scaling_rules() -> None:

@@ -57,7 +57,9 @@ def nt_xent_loss(
     self_index = torch.cat([offset + local, total + offset + local])
     positive_index = torch.cat([total + offset + local, offset + local])
     rows = torch.arange(2 * batch, device=anchors.device)
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 → fp32 for the softmax
+    logits = logits.to(
+        torch.promote_types(logits.dtype, torch.float32)
+    )  # bf16 → fp32 for the softmax
     logits[rows, self_index] = float("-inf")  # a view is never its own negative
     return F.cross_entropy(logits, positive_index)
 

@@ -43,6 +43,7 @@ def load_encoder(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         encoder.load_state_dict(load_file(str(weights)))
     except RuntimeError:
         raise SelfsupError(
-            f"{weights} does not match the architecture in {spec}; the files come from different runs"
+            f"{weights} does not match the architecture in {spec}; "
+            "the files come from different runs"
         ) from None
     return encoder, architecture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -39,7 +40,7 @@ class ProjectionHead(nn.Module):
             raise ValueError("a projection head needs at least one layer width")
         layers: list[nn.Module] = []
         dims = [in_dim, *widths]
-        for index, (dim_in, dim_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        for index, (dim_in, dim_out) in enumerate(itertools.pairwise(dims)):
             last = index == len(widths) - 1
             if last:
                 block: list[nn.Module] = [nn.Linear(dim_in, dim_out, bias=not last_batch_norm)]

@@ -1,4 +1,4 @@
-"""ResNet encoders (He et al. 2016, arXiv:1512.03385) with a CIFAR or ImageNet stem and a width knob.
+"""ResNet encoders (He et al. 2016, arXiv:1512.03385): CIFAR or ImageNet stem, width knob.
 
 SimCLR widens every stage by a multiplier (×1, ×2, ×4); for CPU work the base width can be
 small (16 instead of 64). The classifier is dropped: `forward` returns pooled features.

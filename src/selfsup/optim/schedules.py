@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 
-def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base: float, final: float = 0.0) -> float:
+def warmup_cosine(
+    step: int, total_steps: int, warmup_steps: int, base: float, final: float = 0.0
+) -> float:
     """Linear warm-up from base/warmup to `base`, then cosine decay to `final` at the last step.
 
     Step counts from 0; at `step = warmup_steps - 1` the value is `base`, and at

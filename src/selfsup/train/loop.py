@@ -29,14 +29,18 @@ from selfsup.train.metrics import MetricsLogger
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" picks cuda, then mps, then cpu."""
+    """ "auto" picks cuda, then mps, then cpu."""
     if name != "auto":
         try:
             device = torch.device(name)
         except RuntimeError:
-            raise SelfsupError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+            raise SelfsupError(
+                f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps"
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise SelfsupError("device 'cuda' requested but CUDA is not available; use --train.device cpu")
+            raise SelfsupError(
+                "device 'cuda' requested but CUDA is not available; use --train.device cpu"
+            )
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -61,7 +65,9 @@ def build_optimizer(model: nn.Module, optim_config: Any, batch_size: int) -> tor
     groups = param_groups(model, optim_config.weight_decay)
     name = optim_config.optimizer
     if name == "lars":
-        return LARS(groups, lr=lr, momentum=optim_config.momentum, weight_decay=optim_config.weight_decay)
+        return LARS(
+            groups, lr=lr, momentum=optim_config.momentum, weight_decay=optim_config.weight_decay
+        )
     for group in groups:
         group.pop("lars_exclude", None)
     if name == "sgd":
@@ -184,9 +190,13 @@ def train(
                     rate = window_images / max(1e-9, time.perf_counter() - window_start)
                     window_start, window_images = time.perf_counter(), 0
                     lr_now = optimizer.param_groups[0]["lr"]
-                    logger.log(step, {"loss": loss_value, "lr": lr_now, "img_per_s": rate, "epoch": epoch})
+                    logger.log(
+                        step, {"loss": loss_value, "lr": lr_now, "img_per_s": rate, "epoch": epoch}
+                    )
                     if progress is not None:
-                        progress.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr_now:.3g}", img_s=f"{rate:.0f}")
+                        progress.set_postfix(
+                            loss=f"{loss_value:.4f}", lr=f"{lr_now:.3g}", img_s=f"{rate:.0f}"
+                        )
                 if progress is not None:
                     progress.update(1)
             final_loss = (epoch_loss / steps_per_epoch).item()

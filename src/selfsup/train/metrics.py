@@ -45,7 +45,9 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_metrics(path: str | Path, output: str | Path, keys: tuple[str, ...] = ("loss", "lr")) -> Path | None:
+def plot_metrics(
+    path: str | Path, output: str | Path, keys: tuple[str, ...] = ("loss", "lr")
+) -> Path | None:
     """Plot the named series of a metrics.jsonl against step into one PNG."""
     import matplotlib
 

@@ -1,0 +1,35 @@
+"""Evaluation of frozen and fine-tuned encoders: kNN, linear probe, fine-tuning, baselines."""
+
+from selfsup.eval.features import (
+    Preprocess,
+    eval_mode,
+    extract_features,
+    infer_feature_dim,
+    make_preprocess,
+)
+from selfsup.eval.finetune import finetune, random_crop_flip, seeded, supervised_baseline
+from selfsup.eval.knn import knn_accuracy, knn_predict
+from selfsup.eval.linear import linear_probe
+from selfsup.eval.metrics import topk_accuracy
+from selfsup.eval.report import format_table, write_results
+from selfsup.eval.suite import EvalConfig, evaluate
+
+__all__ = [
+    "EvalConfig",
+    "Preprocess",
+    "eval_mode",
+    "evaluate",
+    "extract_features",
+    "finetune",
+    "format_table",
+    "infer_feature_dim",
+    "knn_accuracy",
+    "knn_predict",
+    "linear_probe",
+    "make_preprocess",
+    "random_crop_flip",
+    "seeded",
+    "supervised_baseline",
+    "topk_accuracy",
+    "write_results",
+]

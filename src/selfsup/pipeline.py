@@ -1,0 +1,197 @@
+"""The steps behind the CLI verbs, usable from Python: pretrain a run directory, evaluate it."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from selfsup.augment import ViewAugment, dataset_stats, normalize, save_view_grid
+from selfsup.config import (
+    RunConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    save_config,
+)
+from selfsup.data import ImageDataset, load_dataset
+from selfsup.errors import SelfsupError
+from selfsup.eval import evaluate, write_results
+from selfsup.methods import build_method
+from selfsup.models import build_encoder, load_encoder, save_encoder
+from selfsup.train import plot_metrics, resolve_device, train
+
+
+def load_split(config: RunConfig, split: str) -> ImageDataset:
+    """The configured dataset's split, with the optional seeded training subset."""
+    data = config.data
+    dataset = load_dataset(
+        data.dataset,
+        split,
+        data.data_dir,
+        image_size=data.image_size,
+        seed=config.train.seed,
+        download=data.download,
+    )
+    if split == "train" and data.train_subset and data.train_subset < len(dataset):
+        generator = torch.Generator().manual_seed(config.train.seed)
+        dataset = dataset.subset(
+            torch.randperm(len(dataset), generator=generator)[: data.train_subset]
+        )
+    return dataset
+
+
+def encoder_architecture(config: RunConfig, dataset: ImageDataset) -> dict[str, Any]:
+    """What `encoder.json` records: how to rebuild the encoder and how to feed it."""
+    model = config.model
+    mean, std = dataset_stats(dataset.images)
+    return {
+        "name": model.encoder,
+        "kwargs": {
+            "in_channels": dataset.channels,
+            "stem": model.stem,
+            "base_width": model.base_width,
+            "width_multiplier": model.width_multiplier,
+        },
+        "mean": mean,
+        "std": std,
+        "image_size": dataset.image_size,
+        "dataset": dataset.name,
+    }
+
+
+def _metadata() -> dict[str, Any]:
+    from selfsup import __version__
+
+    return {
+        "command": " ".join(sys.argv),
+        "selfsup": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def prepare_run_dir(
+    config: RunConfig, resume: bool, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Refuse to overwrite a finished or running directory; on resume, reload its saved config."""
+    run_dir = Path(config.run_dir)
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    saved = run_dir / "config.yaml"
+    if resume:
+        if not checkpoint.is_file() or not saved.is_file():
+            raise SelfsupError(
+                f"nothing to resume in {run_dir}: no checkpoints/last.pt; drop --resume"
+            )
+        import yaml
+
+        config = config_from_dict(yaml.safe_load(saved.read_text()))
+        apply_overrides(config, overrides or {})
+        return config
+    if checkpoint.is_file():
+        raise SelfsupError(
+            f"{run_dir} already holds a run; add --resume to continue it or pass another --run-dir"
+        )
+    return config
+
+
+def pretrain(config: RunConfig, resume: bool = False) -> Path:
+    """Self-supervised pre-training into `config.run_dir`; returns the run directory."""
+    run_dir = Path(config.run_dir)
+    dataset = load_split(config, "train")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml", extra=_metadata())
+    augment = ViewAugment(config.augment)
+    architecture = encoder_architecture(config, dataset)
+    if not resume:
+        preview = dataset.images[: min(8, len(dataset))]
+        save_view_grid(
+            preview, augment, run_dir / "views.png", generator=torch.Generator().manual_seed(0)
+        )
+    torch.manual_seed(config.train.seed)
+    encoder = build_encoder(architecture["name"], **architecture["kwargs"])
+    method = build_method(encoder, config)
+    summary = train(
+        method,
+        dataset.images,
+        augment,
+        architecture["mean"],
+        architecture["std"],
+        config,
+        run_dir,
+        resume=resume,
+    )
+    save_encoder(method.encoder, architecture, run_dir)
+    plot_metrics(run_dir / "metrics.jsonl", run_dir / "loss.png")
+    (run_dir / "train_summary.json").write_text(json.dumps(summary.__dict__, indent=2))
+    return run_dir
+
+
+def evaluate_run(run_dir: str | Path, config: RunConfig) -> list[dict[str, Any]]:
+    """Evaluate the encoder saved in `run_dir` with every protocol of `config.eval`."""
+    run_dir = Path(run_dir)
+    encoder, architecture = load_encoder(run_dir)
+    train_set, test_set = load_split(config, "train"), load_split(config, "test")
+    if train_set.labels is None or test_set.labels is None:
+        raise SelfsupError(f"dataset {config.data.dataset!r} has no labels to evaluate with")
+    if train_set.channels != architecture["kwargs"]["in_channels"]:
+        raise SelfsupError(
+            f"the encoder in {run_dir} takes {architecture['kwargs']['in_channels']}-channel "
+            f"images but {train_set.name} has {train_set.channels}; evaluate on the data it was "
+            "trained for"
+        )
+    device = resolve_device(config.train.device)
+    mean, std = architecture["mean"], architecture["std"]
+
+    def preprocess(images: torch.Tensor) -> torch.Tensor:
+        return normalize(images.float().div_(255), mean, std)
+
+    def build_random_encoder() -> torch.nn.Module:
+        torch.manual_seed(config.eval.seed)
+        return build_encoder(architecture["name"], **architecture["kwargs"])
+
+    label = f"{config.method.name} ({architecture['name']})"
+    rows = evaluate(
+        {label: encoder},
+        train_set,
+        test_set,
+        preprocess,
+        config.eval,
+        build_random_encoder=build_random_encoder,
+        device=device,
+        progress=config.train.progress,
+    )
+    write_results(rows, run_dir)
+    return rows
+
+
+def export_embeddings(
+    run_dir: str | Path, config: RunConfig, split: str, output: str | Path
+) -> Path:
+    """Write the encoder's features of a split (and labels) to .npz, for search and clustering."""
+    import numpy as np
+
+    from selfsup.eval import extract_features
+
+    encoder, architecture = load_encoder(run_dir)
+    dataset = load_split(config, split)
+    mean, std = architecture["mean"], architecture["std"]
+    features = extract_features(
+        encoder,
+        dataset.images,
+        lambda images: normalize(images.float().div_(255), mean, std),
+        device=resolve_device(config.train.device),
+        progress=config.train.progress,
+    )
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    labels = dataset.labels.numpy() if dataset.labels is not None else np.full(len(dataset), -1)
+    np.savez(output, features=features.numpy(), labels=labels)
+    return output
+
+
+__all__ = ["config_to_dict", "evaluate_run", "export_embeddings", "load_split", "pretrain"]

@@ -1,0 +1,144 @@
+"""The training loop: exact resume, NaN stop that keeps the last good checkpoint, bad batch size."""
+
+import pytest
+import torch
+from torch import nn
+
+from selfsup.augment import ViewAugment, ViewConfig
+from selfsup.config import load_config
+from selfsup.data import load_dataset
+from selfsup.errors import SelfsupError
+from selfsup.methods import build_method
+from selfsup.models import build_encoder
+from selfsup.train import load_checkpoint, read_metrics, train
+
+MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
+
+
+def _config(run_dir, epochs: int, **overrides):
+    return load_config(
+        None,
+        {
+            "run_dir": str(run_dir),
+            "model.base_width": 4,
+            "model.head_widths": [16, 8],
+            "train.epochs": epochs,
+            "train.batch_size": 16,
+            "train.progress": False,
+            "train.log_every": 2,
+            "train.device": "cpu",
+            "augment.crop_scale": [0.3, 1.0],
+            **overrides,
+        },
+    )
+
+
+def _images() -> torch.Tensor:
+    return load_dataset("synthetic", "train", synthetic_size=48, image_size=16).images
+
+
+def _fresh_method(config) -> nn.Module:
+    torch.manual_seed(config.train.seed)
+    encoder = build_encoder("resnet18", in_channels=3, base_width=config.model.base_width)
+    return build_method(encoder, config)
+
+
+def test_resume_gives_identical_weights(tmp_path) -> None:
+    images = _images()
+    straight_config = _config(tmp_path / "straight", epochs=2)
+    straight = _fresh_method(straight_config)
+    train(
+        straight,
+        images,
+        ViewAugment(straight_config.augment),
+        MEAN,
+        STD,
+        straight_config,
+        tmp_path / "straight",
+    )
+
+    first_config = _config(tmp_path / "resumed", epochs=1)
+    first = _fresh_method(first_config)
+    train(
+        first,
+        images,
+        ViewAugment(first_config.augment),
+        MEAN,
+        STD,
+        first_config,
+        tmp_path / "resumed",
+    )
+    del first  # the "killed" process
+    second_config = _config(tmp_path / "resumed", epochs=2)
+    second = _fresh_method(second_config)
+    train(
+        second,
+        images,
+        ViewAugment(second_config.augment),
+        MEAN,
+        STD,
+        second_config,
+        tmp_path / "resumed",
+        resume=True,
+    )
+    expected, resumed = straight.state_dict(), second.state_dict()
+    assert expected.keys() == resumed.keys()
+    for name in expected:
+        assert torch.equal(expected[name], resumed[name]), name
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 2
+    records = read_metrics(tmp_path / "straight" / "metrics.jsonl")
+    assert {"loss", "lr", "img_per_s"} <= records[0].keys()
+    assert any("epoch_loss" in r for r in records)
+
+
+class _LossBecomesNaN(nn.Module):
+    """A method whose loss turns NaN after `good_steps` steps."""
+
+    def __init__(self, good_steps: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(3))
+        self.good_steps = good_steps
+        self.steps = 0
+
+    def forward(self, views):
+        self.steps += 1
+        loss = (views[0].mean((0, 2, 3)) * self.weight).sum()
+        return loss * float("nan") if self.steps > self.good_steps else loss
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path) -> None:
+    images = _images()  # 48 images, batch 16 -> 3 steps per epoch
+    config = _config(tmp_path, epochs=3, **{"optim.optimizer": "sgd", "optim.lr": 0.01})
+    method = _LossBecomesNaN(good_steps=4)
+    with pytest.raises(SelfsupError, match=r"NaN/inf at epoch 2.*last good checkpoint is kept"):
+        train(method, images, ViewAugment(config.augment), MEAN, STD, config, tmp_path)
+    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert kept["epoch"] == 1
+    assert torch.isfinite(kept["method"]["weight"]).all()
+
+
+def test_batch_larger_than_dataset_is_a_clear_error(tmp_path) -> None:
+    config = _config(tmp_path, epochs=1, **{"train.batch_size": 100})
+    with pytest.raises(SelfsupError, match="larger than the dataset"):
+        train(
+            _fresh_method(config), _images(), ViewAugment(ViewConfig()), MEAN, STD, config, tmp_path
+        )
+
+
+def test_checkpoint_from_other_architecture_is_refused(tmp_path) -> None:
+    images = _images()
+    config = _config(tmp_path, epochs=1)
+    train(_fresh_method(config), images, ViewAugment(config.augment), MEAN, STD, config, tmp_path)
+    wider = _config(tmp_path, epochs=2, **{"model.base_width": 8})
+    with pytest.raises(SelfsupError, match="different architecture"):
+        train(
+            _fresh_method(wider),
+            images,
+            ViewAugment(wider.augment),
+            MEAN,
+            STD,
+            wider,
+            tmp_path,
+            resume=True,
+        )
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epoch"] == 1
