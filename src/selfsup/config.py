@@ -38,6 +38,7 @@ class ModelConfig:
     stem: str = "cifar"
     base_width: int = 64
     width_multiplier: float = 1.0
+    zero_init_residual: bool = False
     head_widths: tuple[int, ...] = (512, 128)
 
 

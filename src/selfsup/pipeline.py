@@ -49,6 +49,7 @@ def encoder_architecture(config: RunConfig, dataset: ImageDataset) -> dict[str, 
     """What `encoder.json` records: how to rebuild the encoder and how to feed it."""
     model = config.model
     mean, std = dataset_stats(dataset.images)
+    std = [max(value, 1e-2) for value in std]  # a constant channel must not divide by zero
     return {
         "name": model.encoder,
         "kwargs": {
@@ -56,6 +57,7 @@ def encoder_architecture(config: RunConfig, dataset: ImageDataset) -> dict[str, 
             "stem": model.stem,
             "base_width": model.base_width,
             "width_multiplier": model.width_multiplier,
+            "zero_init_residual": model.zero_init_residual,
         },
         "mean": mean,
         "std": std,
@@ -70,7 +72,7 @@ def _metadata() -> dict[str, Any]:
     return {
         "command": " ".join(sys.argv),
         "selfsup": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "python": platform.python_version(),
     }
 

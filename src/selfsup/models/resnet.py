@@ -78,6 +78,8 @@ class ResNet(nn.Module):
             (7×7 stride-2 conv + 3×3 max-pool).
         base_width: channels of the first stage before the multiplier (64 in the paper).
         width_multiplier: SimCLR's ×1/×2/×4; fractional values are allowed.
+        zero_init_residual: start each block's last BN at γ=0 (Goyal et al. 2017; SimCLR's TF code
+            does this). Off by default, as in torchvision: a random-init baseline is then stronger.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class ResNet(nn.Module):
         stem: str = "cifar",
         base_width: int = 64,
         width_multiplier: float = 1.0,
+        zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
         if stem not in ("cifar", "imagenet"):
@@ -117,17 +120,18 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = channels_in
-        self._init_weights()
+        self._init_weights(zero_init_residual)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, zero_init_residual: bool) -> None:
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
-        # Zero the last BN of each residual branch so blocks start as identities (Goyal et al.).
-        for module in self.modules():
+        if not zero_init_residual:
+            return
+        for module in self.modules():  # blocks start as identities
             if isinstance(module, Bottleneck):
                 nn.init.zeros_(module.bn3.weight)
             elif isinstance(module, BasicBlock):

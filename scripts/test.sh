@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up, then lint and run the whole test suite (this is what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+ruff check src tests benchmarks
+python3 -m pytest -o addopts="--import-mode=importlib" -ra "$@"

@@ -1,0 +1,51 @@
+"""Random views for self-supervised learning: SimCLR's recipe as batched, per-sample tensor ops.
+
+Images stay uint8 until `ViewAugment` turns them into float views in [0, 1]; every random
+number is drawn on a CPU generator, so a seed gives the same views on CPU and GPU.
+"""
+
+from selfsup.augment.grid import save_view_grid
+from selfsup.augment.views import (
+    ViewAugment,
+    ViewConfig,
+    ViewParams,
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+    blur_kernel_size,
+    color_jitter,
+    dataset_stats,
+    eval_transform,
+    gaussian_blur,
+    hsv_to_rgb,
+    normalize,
+    resized_crop_flip,
+    rgb_to_hsv,
+    sample_crop_boxes,
+    solarize,
+    to_grayscale,
+)
+
+__all__ = [
+    "ViewAugment",
+    "ViewConfig",
+    "ViewParams",
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_hue",
+    "adjust_saturation",
+    "blur_kernel_size",
+    "color_jitter",
+    "dataset_stats",
+    "eval_transform",
+    "gaussian_blur",
+    "hsv_to_rgb",
+    "normalize",
+    "resized_crop_flip",
+    "rgb_to_hsv",
+    "sample_crop_boxes",
+    "save_view_grid",
+    "solarize",
+    "to_grayscale",
+]
