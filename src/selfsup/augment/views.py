@@ -24,28 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = [
-    "ViewAugment",
-    "ViewConfig",
-    "ViewParams",
-    "adjust_brightness",
-    "adjust_contrast",
-    "adjust_hue",
-    "adjust_saturation",
-    "blur_kernel_size",
-    "color_jitter",
-    "dataset_stats",
-    "eval_transform",
-    "gaussian_blur",
-    "hsv_to_rgb",
-    "normalize",
-    "resized_crop_flip",
-    "rgb_to_hsv",
-    "sample_crop_boxes",
-    "solarize",
-    "to_grayscale",
-]
-
 # ITU-R 601 luma, the weights torchvision and PIL use for grayscale.
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 # Candidate (scale, ratio) pairs drawn per sample before falling back to a center crop; the
