@@ -72,7 +72,7 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path: Path) -> None:
     with pytest.raises(SelfsupError) as info:
         load_dataset("fashion-mnist", "train", str(tmp_path / "nowhere"))
     message = str(info.value)
-    assert "apt-get" in message and "--data-dir" in message and "--download" in message
+    assert "apt-get" in message and "--data.data_dir" in message and "--data.download" in message
     assert "\n" not in message
 
 
@@ -121,7 +121,7 @@ def test_stl10_unlabeled_keeps_minus_one(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100", "stl10"])
 def test_missing_torchvision_dataset(tmp_path: Path, name: str) -> None:
-    with pytest.raises(SelfsupError, match="--download"):
+    with pytest.raises(SelfsupError, match=r"--data\.download"):
         load_dataset(name, "test", str(tmp_path))
 
 

@@ -83,7 +83,7 @@ def test_folder_errors(tmp_path: Path) -> None:
         load_dataset("folder", "train", str(tmp_path))
     with pytest.raises(SelfsupError, match="does not exist"):
         load_dataset("folder", "train", str(tmp_path / "missing"))
-    with pytest.raises(SelfsupError, match="--data-dir"):
+    with pytest.raises(SelfsupError, match=r"--data\.data_dir"):
         load_dataset("folder", "train")
     save(tmp_path / "only.png")
     with pytest.raises(SelfsupError, match="no test split"):

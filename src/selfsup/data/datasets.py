@@ -179,18 +179,18 @@ def _load_mnist_like(name: str, split: str, data_dir: str | None, download: bool
         except (RuntimeError, OSError) as error:
             raise SelfsupError(
                 f"could not download {title} into {root} ({error}); check the network or pass "
-                "--data-dir DIR holding the IDX files"
+                "--data.data_dir DIR holding the IDX files"
             ) from error
         images = dataset.data.to(torch.uint8).unsqueeze(1).contiguous()
         return ImageDataset(images, dataset.targets.to(torch.int64), list(classes), name)
     looked = ", ".join(str(place) for place in places)
     if fashion:
         how = (
-            "install it with `apt-get install dataset-fashion-mnist`, pass --data-dir DIR "
-            "holding the IDX files, or add --download"
+            "install it with `apt-get install dataset-fashion-mnist`, pass --data.data_dir DIR "
+            "holding the IDX files, or add --data.download true"
         )
     else:
-        how = "pass --data-dir DIR holding the IDX files, or add --download"
+        how = "pass --data.data_dir DIR holding the IDX files, or add --data.download true"
     raise SelfsupError(f"{title} {split} split not found in {looked}; {how}")
 
 
@@ -209,11 +209,11 @@ def _torchvision_dataset(
         if download:
             raise SelfsupError(
                 f"could not download {title} into {root} ({error}); check the network or pass "
-                f"--data-dir DIR holding {what}"
+                f"--data.data_dir DIR holding {what}"
             ) from error
         raise SelfsupError(
-            f"{title} not found in {root}; pass --data-dir DIR holding {what} "
-            "(torchvision layout), or add --download"
+            f"{title} not found in {root}; pass --data.data_dir DIR holding {what} "
+            "(torchvision layout), or add --data.download true"
         ) from error
 
 
@@ -352,7 +352,7 @@ def load_folder(
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise SelfsupError(f"image folder {root} does not exist; point --data-dir at a folder")
+        raise SelfsupError(f"image folder {root} does not exist; point --data.data_dir at a folder")
     if image_size < 1:
         raise SelfsupError(f"image_size must be a positive integer, got {image_size}")
     found_classes = _class_folders(root)
@@ -395,7 +395,7 @@ def load_folder(
         extensions = "/".join(IMAGE_EXTENSIONS)
         raise SelfsupError(
             f"no images found in {root} (looked for {extensions}; {len(skipped)} files "
-            "skipped); point --data-dir at a folder of images"
+            "skipped); point --data.data_dir at a folder of images"
         )
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
     if all_gray:
@@ -407,10 +407,12 @@ def load_folder(
 
 def _load_folder_split(split: str, data_dir: str | None, image_size: int | None) -> ImageDataset:
     if data_dir is None:
-        raise SelfsupError("the folder dataset needs --data-dir DIR pointing at a folder of images")
+        raise SelfsupError(
+            "the folder dataset needs --data.data_dir DIR pointing at a folder of images"
+        )
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise SelfsupError(f"image folder {root} does not exist; point --data-dir at a folder")
+        raise SelfsupError(f"image folder {root} does not exist; point --data.data_dir at a folder")
     has_splits = (root / "train").is_dir() and (root / "test").is_dir()
     if split == "test" and not has_splits:
         raise SelfsupError(
