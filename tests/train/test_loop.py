@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from selfsup.augment import ViewAugment, ViewConfig
+from selfsup.augment import ViewAugment
 from selfsup.config import load_config
 from selfsup.data import load_dataset
 from selfsup.errors import SelfsupError
@@ -43,44 +43,18 @@ def _fresh_method(config) -> nn.Module:
     return build_method(encoder, config)
 
 
-def test_resume_gives_identical_weights(tmp_path) -> None:
-    images = _images()
-    straight_config = _config(tmp_path / "straight", epochs=2)
-    straight = _fresh_method(straight_config)
-    train(
-        straight,
-        images,
-        ViewAugment(straight_config.augment),
-        MEAN,
-        STD,
-        straight_config,
-        tmp_path / "straight",
-    )
+def _train_fresh(run_dir, epochs: int, resume: bool = False, **overrides) -> nn.Module:
+    """Build the method from scratch (as a new process would) and train it into `run_dir`."""
+    config = _config(run_dir, epochs, **overrides)
+    method = _fresh_method(config)
+    train(method, _images(), ViewAugment(config.augment), MEAN, STD, config, run_dir, resume=resume)
+    return method
 
-    first_config = _config(tmp_path / "resumed", epochs=1)
-    first = _fresh_method(first_config)
-    train(
-        first,
-        images,
-        ViewAugment(first_config.augment),
-        MEAN,
-        STD,
-        first_config,
-        tmp_path / "resumed",
-    )
-    del first  # the "killed" process
-    second_config = _config(tmp_path / "resumed", epochs=2)
-    second = _fresh_method(second_config)
-    train(
-        second,
-        images,
-        ViewAugment(second_config.augment),
-        MEAN,
-        STD,
-        second_config,
-        tmp_path / "resumed",
-        resume=True,
-    )
+
+def test_resume_gives_identical_weights(tmp_path) -> None:
+    straight = _train_fresh(tmp_path / "straight", epochs=2)
+    _train_fresh(tmp_path / "resumed", epochs=1)  # then the process is "killed"
+    second = _train_fresh(tmp_path / "resumed", epochs=2, resume=True)
     expected, resumed = straight.state_dict(), second.state_dict()
     assert expected.keys() == resumed.keys()
     for name in expected:
@@ -118,27 +92,12 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path) -> None:
 
 
 def test_batch_larger_than_dataset_is_a_clear_error(tmp_path) -> None:
-    config = _config(tmp_path, epochs=1, **{"train.batch_size": 100})
     with pytest.raises(SelfsupError, match="larger than the dataset"):
-        train(
-            _fresh_method(config), _images(), ViewAugment(ViewConfig()), MEAN, STD, config, tmp_path
-        )
+        _train_fresh(tmp_path, epochs=1, **{"train.batch_size": 100})
 
 
 def test_checkpoint_from_other_architecture_is_refused(tmp_path) -> None:
-    images = _images()
-    config = _config(tmp_path, epochs=1)
-    train(_fresh_method(config), images, ViewAugment(config.augment), MEAN, STD, config, tmp_path)
-    wider = _config(tmp_path, epochs=2, **{"model.base_width": 8})
+    _train_fresh(tmp_path, epochs=1)
     with pytest.raises(SelfsupError, match="different architecture"):
-        train(
-            _fresh_method(wider),
-            images,
-            ViewAugment(wider.augment),
-            MEAN,
-            STD,
-            wider,
-            tmp_path,
-            resume=True,
-        )
+        _train_fresh(tmp_path, epochs=2, resume=True, **{"model.base_width": 8})
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epoch"] == 1
