@@ -82,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"pre-training done: encoder saved to {run_dir / 'encoder.safetensors'}")
         if args.verb == "pretrain":
             return 0
+    elif args.verb in ("eval", "embed"):
+        config = pipeline.run_config(config, overrides)
     if args.verb in ("run", "eval"):
         rows = pipeline.evaluate_run(config.run_dir, config)
         print(format_table(rows))

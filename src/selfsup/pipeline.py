@@ -77,6 +77,20 @@ def _metadata() -> dict[str, Any]:
     }
 
 
+def run_config(config: RunConfig, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The config saved in `config.run_dir` (if any) with command-line `overrides` on top.
+
+    Evaluating, exporting or resuming a run uses the data and model it was trained with, not
+    whatever the default recipe says.
+    """
+    saved = Path(config.run_dir) / "config.yaml"
+    if not saved.is_file():
+        return config
+    import yaml
+
+    return apply_overrides(config_from_dict(yaml.safe_load(saved.read_text())), overrides or {})
+
+
 def prepare_run_dir(
     config: RunConfig, resume: bool, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
@@ -89,11 +103,7 @@ def prepare_run_dir(
             raise SelfsupError(
                 f"nothing to resume in {run_dir}: no checkpoints/last.pt; drop --resume"
             )
-        import yaml
-
-        config = config_from_dict(yaml.safe_load(saved.read_text()))
-        apply_overrides(config, overrides or {})
-        return config
+        return run_config(config, overrides)
     if checkpoint.is_file():
         raise SelfsupError(
             f"{run_dir} already holds a run; add --resume to continue it or pass another --run-dir"
