@@ -1,7 +1,8 @@
 """Datasets as uint8 tensors: loaders, the IDX reader and class-balanced label subsets."""
 
 from selfsup.data.base import ImageDataset
-from selfsup.data.datasets import DATASETS, FolderReport, load_dataset, load_folder
+from selfsup.data.datasets import DATASETS, load_dataset
+from selfsup.data.folder import FolderReport, load_folder
 from selfsup.data.idx import read_idx
 from selfsup.data.sampling import label_fraction_indices, parse_label_fraction
 

@@ -6,10 +6,7 @@ training loop can move them to the device once and crop/flip/normalise there, ba
 
 from __future__ import annotations
 
-import math
 import os
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.data.base import ImageDataset
+from selfsup.data.folder import load_folder_split
 from selfsup.data.idx import read_idx
+from selfsup.data.synthetic import make_synthetic
 from selfsup.errors import SelfsupError
 
 DATASETS: tuple[str, ...] = (
@@ -34,19 +33,6 @@ DATASETS: tuple[str, ...] = (
 
 SPLITS: dict[str, tuple[str, ...]] = {name: ("train", "test") for name in DATASETS}
 SPLITS["stl10"] = ("train", "test", "unlabeled", "train+unlabeled")
-
-IMAGE_EXTENSIONS: tuple[str, ...] = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".bmp",
-    ".gif",
-    ".webp",
-    ".tif",
-    ".tiff",
-    ".ppm",
-    ".pgm",
-)
 
 FASHION_MNIST_CLASSES = [
     "T-shirt/top",
@@ -72,18 +58,6 @@ STL10_CLASSES = [
     "monkey",
     "ship",
     "truck",
-]
-SYNTHETIC_CLASSES = [
-    "h-stripes",
-    "v-stripes",
-    "diag-stripes",
-    "antidiag-stripes",
-    "checkerboard",
-    "rings",
-    "disc",
-    "square",
-    "cross",
-    "triangle",
 ]
 
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -270,234 +244,6 @@ def _load_digits(split: str) -> ImageDataset:
 
 
 # ---------------------------------------------------------------------------------------------
-# A folder of images
-
-
-@dataclass
-class FolderReport:
-    """What `load_folder` found: files seen, images decoded, and the files it skipped."""
-
-    found: int
-    loaded: int
-    skipped: list[str] = field(default_factory=list)
-
-
-def _visible_files(directory: Path) -> list[Path]:
-    """All files under `directory`, sorted, leaving out hidden files and folders (.DS_Store)."""
-    files = []
-    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
-    return files
-
-
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _class_folders(root: Path) -> list[str]:
-    """Sorted names of the sub-folders of `root` that hold at least one image file."""
-    return sorted(
-        child.name
-        for child in root.iterdir()
-        if child.is_dir()
-        and not child.name.startswith(".")
-        and any(_is_image_name(path) for path in _visible_files(child))
-    )
-
-
-def _decode(path: Path, size: int) -> tuple[np.ndarray, bool]:
-    """One image as uint8 (size, size, 3): shorter side resized to `size`, then centre-cropped.
-
-    Returns the array and whether the source was grayscale.
-    """
-    from PIL import Image
-
-    with Image.open(path) as image:
-        if image.format == "JPEG":
-            image.draft(image.mode, (size, size))  # decode at reduced scale: much faster
-        image.load()
-        grayscale = image.mode in ("1", "L", "LA", "I", "I;16", "F")
-        image = image.convert("RGB")
-    width, height = image.size
-    scale = size / min(width, height)
-    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
-    image = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left, top = (new_size[0] - size) // 2, (new_size[1] - size) // 2
-    image = image.crop((left, top, left + size, top + size))
-    return np.asarray(image, dtype=np.uint8), grayscale
-
-
-def load_folder(
-    root: str | Path, image_size: int = 64, classes: list[str] | None = None
-) -> tuple[ImageDataset, FolderReport]:
-    """Load a directory tree of images; labels come from sub-folder names when there are any.
-
-    If sub-folders of `root` hold images, each such sub-folder is a class (sorted names, like
-    torchvision's ImageFolder) and files lying directly in `root` are skipped; otherwise every
-    image in `root` is loaded without labels. Images become RGB, or 1-channel if every image is
-    grayscale; unreadable and non-image files are skipped and listed in the report.
-
-    Args:
-        root: the directory.
-        image_size: output side S; the shorter side is resized to S, then centre-cropped.
-        classes: class names to label with (e.g. the train split's, so a test split with a
-            missing class keeps the same indices); by default the sorted sub-folder names.
-
-    Returns:
-        The dataset, uint8 (N, C, S, S), and a `FolderReport`.
-
-    Raises:
-        SelfsupError: `root` is missing, holds no readable image, or has a class not in `classes`.
-    """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise SelfsupError(f"image folder {root} does not exist; point --data.data_dir at a folder")
-    if image_size < 1:
-        raise SelfsupError(f"image_size must be a positive integer, got {image_size}")
-    found_classes = _class_folders(root)
-    labelled = bool(found_classes)
-    if labelled and classes is not None:
-        unknown = sorted(set(found_classes) - set(classes))
-        if unknown:
-            raise SelfsupError(
-                f"{root} has class folders {unknown} that are not among the classes {classes}; "
-                "give the train and test splits the same class folders"
-            )
-    names = list(classes) if classes is not None else found_classes
-    index = {name: i for i, name in enumerate(names)}
-
-    files = _visible_files(root) if labelled else sorted(p for p in root.iterdir() if p.is_file())
-    if not labelled:
-        files = [p for p in files if not p.name.startswith(".")]
-    arrays: list[np.ndarray] = []
-    labels: list[int] = []
-    skipped: list[str] = []
-    all_gray = True
-    for path in files:
-        relative = path.relative_to(root)
-        label = index.get(relative.parts[0], -1) if labelled and len(relative.parts) > 1 else -1
-        if not _is_image_name(path) or (labelled and label < 0):
-            skipped.append(str(path))
-            continue
-        try:
-            array, grayscale = _decode(path, image_size)
-        # PIL raises many types for broken files (OSError, SyntaxError, ValueError, ...): a
-        # corrupt file must never end a long job, it is counted and reported instead.
-        except Exception:
-            skipped.append(str(path))
-            continue
-        arrays.append(array)
-        labels.append(label)
-        all_gray = all_gray and grayscale
-    report = FolderReport(found=len(files), loaded=len(arrays), skipped=skipped)
-    if not arrays:
-        extensions = "/".join(IMAGE_EXTENSIONS)
-        raise SelfsupError(
-            f"no images found in {root} (looked for {extensions}; {len(skipped)} files "
-            "skipped); point --data.data_dir at a folder of images"
-        )
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-    if all_gray:
-        images = images[:, :1]  # grayscale converted to RGB has three equal channels
-    label_tensor = torch.tensor(labels, dtype=torch.int64) if labelled else None
-    dataset = ImageDataset(images.contiguous(), label_tensor, names if labelled else [], "folder")
-    return dataset, report
-
-
-def _load_folder_split(split: str, data_dir: str | None, image_size: int | None) -> ImageDataset:
-    if data_dir is None:
-        raise SelfsupError(
-            "the folder dataset needs --data.data_dir DIR pointing at a folder of images"
-        )
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise SelfsupError(f"image folder {root} does not exist; point --data.data_dir at a folder")
-    has_splits = (root / "train").is_dir() and (root / "test").is_dir()
-    if split == "test" and not has_splits:
-        raise SelfsupError(
-            f"folder {root} has no test split; make {root}/train and {root}/test sub-folders "
-            "or evaluate on another dataset"
-        )
-    size = 64 if image_size is None else image_size
-    classes = None
-    if has_splits:
-        if split == "test":
-            classes = _class_folders(root / "train") or None
-        root = root / split
-    dataset, report = load_folder(root, size, classes=classes)
-    if report.skipped:
-        warnings.warn(
-            f"skipped {len(report.skipped)} unreadable files in {root} "
-            f"(first: {report.skipped[0]})",
-            stacklevel=3,
-        )
-    return dataset
-
-
-# ---------------------------------------------------------------------------------------------
-# Synthetic: a tiny, deterministic, learnable dataset for tests
-
-
-def _synthetic_patterns(c: int, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """Foreground masks (n, size, size) in {0, 1} of pattern class `c`, randomly placed."""
-    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size
-    y, x = coords.view(1, size, 1), coords.view(1, 1, size)
-    phase = torch.rand(n, 1, 1, generator=generator)
-    centre = 0.35 + 0.3 * torch.rand(n, 2, 1, 1, generator=generator)
-    dy, dx = y - centre[:, 0], x - centre[:, 1]
-    half = 0.15 + 0.1 * torch.rand(n, 1, 1, generator=generator)  # shape radius
-    tau = 2 * math.pi
-    if c == 0:
-        wave = torch.sin(tau * (3 * y + phase)).expand(n, size, size)
-    elif c == 1:
-        wave = torch.sin(tau * (3 * x + phase)).expand(n, size, size)
-    elif c == 2:
-        wave = torch.sin(tau * (2 * (x + y) + phase))
-    elif c == 3:
-        wave = torch.sin(tau * (2 * (x - y) + phase))
-    elif c == 4:
-        wave = torch.sin(tau * (2 * x + phase)) * torch.sin(tau * (2 * y + phase))
-    elif c == 5:
-        wave = torch.sin(tau * (5 * torch.sqrt(dx**2 + dy**2) + phase))
-    elif c == 6:
-        wave = half - torch.sqrt(dx**2 + dy**2)
-    elif c == 7:
-        wave = half - torch.maximum(dx.abs(), dy.abs())
-    elif c == 8:
-        wave = half / 3 - torch.minimum(dx.abs(), dy.abs())
-    else:
-        wave = torch.minimum(half - dy, dy - 2 * dx.abs() + half)
-    return (wave > 0).float()
-
-
-def make_synthetic(size: int = 512, image_size: int = 32, seed: int = 0) -> ImageDataset:
-    """A deterministic 10-class dataset of coloured patterns (stripes, rings, shapes) plus noise.
-
-    Classes differ by geometry, not colour, so they survive colour jitter and grayscale views:
-    a learned encoder beats chance (10%) while a run takes seconds.
-    """
-    if size < 1 or image_size < 1:
-        raise SelfsupError(
-            f"synthetic size and image_size must be positive, got {size}, {image_size}"
-        )
-    generator = torch.Generator().manual_seed(seed)
-    labels = (torch.arange(size) % 10)[torch.randperm(size, generator=generator)]
-    images = torch.empty(size, 3, image_size, image_size)
-    for c in range(10):
-        members = torch.nonzero(labels == c).flatten()
-        if len(members) == 0:
-            continue
-        mask = _synthetic_patterns(c, len(members), image_size, generator).unsqueeze(1)
-        foreground = 0.6 + 0.4 * torch.rand(len(members), 3, 1, 1, generator=generator)
-        background = 0.4 * torch.rand(len(members), 3, 1, 1, generator=generator)
-        images[members] = mask * foreground + (1 - mask) * background
-    noise = 0.08 * torch.randn(images.shape, generator=generator)
-    pixels = ((images + noise).clamp(0, 1) * 255).round().to(torch.uint8)
-    return ImageDataset(pixels, labels.to(torch.int64), SYNTHETIC_CLASSES[:], "synthetic")
-
-
-# ---------------------------------------------------------------------------------------------
 # The one entry point
 
 
@@ -542,7 +288,7 @@ def load_dataset(
     if image_size is not None and image_size < 1:
         raise SelfsupError(f"image_size must be a positive integer, got {image_size}")
     if key == "folder":
-        return _load_folder_split(split, data_dir, image_size)
+        return load_folder_split(split, data_dir, image_size)
     if key == "synthetic":
         # 2 * seed + split gives train and test disjoint, reproducible random streams.
         split_seed = 2 * seed + (split == "test")
