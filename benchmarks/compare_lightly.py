@@ -38,10 +38,10 @@ RECIPE = "simclr-fashion-mnist"
 
 
 def _config(args: argparse.Namespace):
-    from selfsup.cli import _recipe_path
+    from selfsup.cli import recipe_path
 
     return load_config(
-        _recipe_path(RECIPE),
+        recipe_path(RECIPE),
         {
             "model.base_width": args.base_width,
             "model.head_widths": [8 * args.base_width, 128],

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from selfsup import pipeline
-from selfsup.cli import _recipe_path
+from selfsup.cli import recipe_path
 from selfsup.config import load_config
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
 from selfsup.models import build_encoder, load_encoder
@@ -30,7 +30,7 @@ def run_setting(recipe: str, epochs: int, setting: str, train_subset: int | None
     }
     with tempfile.TemporaryDirectory() as run_dir:
         config = load_config(
-            _recipe_path(recipe),
+            recipe_path(recipe),
             {"run_dir": run_dir, "train.epochs": epochs, "train.progress": False,
              "data.train_subset": train_subset, **overrides},
         )  # fmt: skip

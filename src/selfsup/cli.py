@@ -17,7 +17,8 @@ RECIPES = Path(__file__).parent / "configs"
 DEFAULT_RECIPE = "simclr-fashion-mnist"
 
 
-def _recipe_path(name_or_path: str | None) -> Path | None:
+def recipe_path(name_or_path: str | None) -> Path | None:
+    """A YAML path as given, or the bundled recipe of that name (None passes through)."""
     if name_or_path is None:
         return None
     path = Path(name_or_path)
@@ -75,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     from selfsup.eval import format_table
 
     overrides = overrides_from_args(args)
-    config = load_config(_recipe_path(args.config), overrides)
+    config = load_config(recipe_path(args.config), overrides)
     if args.verb in ("run", "pretrain"):
         config = pipeline.prepare_run_dir(config, args.resume, overrides)
         run_dir = pipeline.pretrain(config, resume=args.resume)

@@ -10,17 +10,16 @@ from typing import Any
 
 import torch
 
-from selfsup.augment import ViewAugment, dataset_stats, normalize, save_view_grid
+from selfsup.augment import ViewAugment, dataset_stats, save_view_grid
 from selfsup.config import (
     RunConfig,
     apply_overrides,
     config_from_dict,
-    config_to_dict,
     save_config,
 )
 from selfsup.data import ImageDataset, load_dataset
 from selfsup.errors import SelfsupError
-from selfsup.eval import evaluate, write_results
+from selfsup.eval import evaluate, extract_features, make_preprocess, write_results
 from selfsup.methods import build_method
 from selfsup.models import build_encoder, load_encoder, save_encoder
 from selfsup.train import plot_metrics, resolve_device, train
@@ -157,10 +156,7 @@ def evaluate_run(run_dir: str | Path, config: RunConfig) -> list[dict[str, Any]]
             "trained for"
         )
     device = resolve_device(config.train.device)
-    mean, std = architecture["mean"], architecture["std"]
-
-    def preprocess(images: torch.Tensor) -> torch.Tensor:
-        return normalize(images.float().div_(255), mean, std)
+    preprocess = make_preprocess(architecture["mean"], architecture["std"])
 
     def build_random_encoder() -> torch.nn.Module:
         torch.manual_seed(config.eval.seed)
@@ -187,15 +183,12 @@ def export_embeddings(
     """Write the encoder's features of a split (and labels) to .npz, for search and clustering."""
     import numpy as np
 
-    from selfsup.eval import extract_features
-
     encoder, architecture = load_encoder(run_dir)
     dataset = load_split(config, split)
-    mean, std = architecture["mean"], architecture["std"]
     features = extract_features(
         encoder,
         dataset.images,
-        lambda images: normalize(images.float().div_(255), mean, std),
+        make_preprocess(architecture["mean"], architecture["std"]),
         device=resolve_device(config.train.device),
         progress=config.train.progress,
     )
@@ -206,4 +199,11 @@ def export_embeddings(
     return output
 
 
-__all__ = ["config_to_dict", "evaluate_run", "export_embeddings", "load_split", "pretrain"]
+__all__ = [
+    "evaluate_run",
+    "export_embeddings",
+    "load_split",
+    "prepare_run_dir",
+    "pretrain",
+    "run_config",
+]
