@@ -25,11 +25,11 @@ import time
 
 import torch
 
-from selfsup.augment import ViewAugment, dataset_stats
+from selfsup.augment import dataset_stats
 from selfsup.config import load_config
 from selfsup.data import load_dataset
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
-from selfsup.methods import build_method
+from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder
 from selfsup.optim import param_groups, scaled_learning_rate, warmup_cosine
 from selfsup.train import resolve_device, train
@@ -64,7 +64,7 @@ def _encoder(config, seed: int) -> torch.nn.Module:
 def _train_selfsup(config, images: torch.Tensor, mean, std) -> torch.nn.Module:
     method = build_method(_encoder(config, config.train.seed), config)
     with tempfile.TemporaryDirectory() as run_dir:
-        train(method, images, ViewAugment(config.augment), mean, std, config, run_dir)
+        train(method, images, build_views(config, images, mean, std), config, run_dir)
     return method.encoder
 
 

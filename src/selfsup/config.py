@@ -39,16 +39,46 @@ class ModelConfig:
     base_width: int = 64
     width_multiplier: float = 1.0
     zero_init_residual: bool = False
+    norm: str = "batch"  # "layer" for CPC v2's patch encoder
     head_widths: tuple[int, ...] = (512, 128)
 
 
 @dataclass
 class MethodConfig:
-    """The self-supervised objective and its hyper-parameters."""
+    """The self-supervised objective and its hyper-parameters; each method reads its own fields.
+
+    Attributes:
+        name: simclr, moco, byol, barlow_twins, drlim or cpc.
+        temperature: softmax temperature τ (SimCLR, MoCo: 0.07 in v1, 0.2 in v2; CPC).
+        gather_distributed: losses see the global batch across processes.
+        momentum: MoCo's key-encoder momentum m (constant); BYOL's base τ, raised to 1 along a
+            cosine schedule.
+        queue_size: MoCo's dictionary size K (any size; it need not divide by the batch).
+        shuffle_bn: MoCo's shuffled BN for the key encoder when running on several processes.
+        predictor_widths: BYOL's predictor q (hidden, output).
+        redundancy_weight: Barlow Twins' λ on the off-diagonal terms.
+        margin: DrLIM's margin m on the distance of dissimilar pairs.
+        pairs: DrLIM's positives: "neighbours" (k nearest in pixel space, as in the paper) or
+            "augment" (two views of one image).
+        neighbours: DrLIM's k.
+        patch_size, patch_stride: CPC's grid of overlapping patches, in pixels of the view.
+        prediction_steps: CPC predicts the patches 1..prediction_steps rows below the context.
+    """
 
     name: str = "simclr"
     temperature: float = 0.5
     gather_distributed: bool = True
+    momentum: float = 0.999
+    queue_size: int = 4096
+    shuffle_bn: bool = True
+    predictor_widths: tuple[int, ...] = (512, 128)
+    redundancy_weight: float = 5e-3
+    margin: float = 1.0
+    pairs: str = "neighbours"
+    neighbours: int = 5
+    patch_size: int = 8
+    patch_stride: int = 4
+    prediction_steps: int = 3
 
 
 @dataclass

@@ -20,7 +20,7 @@ from selfsup.config import (
 from selfsup.data import ImageDataset, load_dataset
 from selfsup.errors import SelfsupError
 from selfsup.eval import evaluate, extract_features, make_preprocess, write_results
-from selfsup.methods import build_method
+from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder, load_encoder, save_encoder
 from selfsup.train import plot_metrics, resolve_device, train
 
@@ -57,6 +57,7 @@ def encoder_architecture(config: RunConfig, dataset: ImageDataset) -> dict[str, 
             "base_width": model.base_width,
             "width_multiplier": model.width_multiplier,
             "zero_init_residual": model.zero_init_residual,
+            "norm": model.norm,
         },
         "mean": mean,
         "std": std,
@@ -126,16 +127,8 @@ def pretrain(config: RunConfig, resume: bool = False) -> Path:
     torch.manual_seed(config.train.seed)
     encoder = build_encoder(architecture["name"], **architecture["kwargs"])
     method = build_method(encoder, config)
-    summary = train(
-        method,
-        dataset.images,
-        augment,
-        architecture["mean"],
-        architecture["std"],
-        config,
-        run_dir,
-        resume=resume,
-    )
+    make_views = build_views(config, dataset.images, architecture["mean"], architecture["std"])
+    summary = train(method, dataset.images, make_views, config, run_dir, resume=resume)
     save_encoder(method.encoder, architecture, run_dir)
     plot_metrics(run_dir / "metrics.jsonl", run_dir / "loss.png")
     (run_dir / "train_summary.json").write_text(json.dumps(summary.__dict__, indent=2))

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from selfsup.augment import ViewAugment
+from selfsup.augment.makers import AugmentedViews
 from selfsup.config import load_config
 from selfsup.data import load_dataset
 from selfsup.errors import SelfsupError
@@ -47,7 +47,8 @@ def _train_fresh(run_dir, epochs: int, resume: bool = False, **overrides) -> nn.
     """Build the method from scratch (as a new process would) and train it into `run_dir`."""
     config = _config(run_dir, epochs, **overrides)
     method = _fresh_method(config)
-    train(method, _images(), ViewAugment(config.augment), MEAN, STD, config, run_dir, resume=resume)
+    make_views = AugmentedViews.from_config(config.augment, 2, MEAN, STD)
+    train(method, _images(), make_views, config, run_dir, resume=resume)
     return method
 
 
@@ -85,7 +86,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path) -> None:
     config = _config(tmp_path, epochs=3, **{"optim.optimizer": "sgd", "optim.lr": 0.01})
     method = _LossBecomesNaN(good_steps=4)
     with pytest.raises(SelfsupError, match=r"NaN/inf at epoch 2.*last good checkpoint is kept"):
-        train(method, images, ViewAugment(config.augment), MEAN, STD, config, tmp_path)
+        make_views = AugmentedViews.from_config(config.augment, 1, MEAN, STD)
+        train(method, images, make_views, config, tmp_path)
     kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert kept["epoch"] == 1
     assert torch.isfinite(kept["method"]["weight"]).all()

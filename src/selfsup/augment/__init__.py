@@ -5,6 +5,7 @@ number is drawn on a CPU generator, so a seed gives the same views on CPU and GP
 """
 
 from selfsup.augment.grid import save_view_grid
+from selfsup.augment.makers import AugmentedViews, ViewMaker
 from selfsup.augment.views import (
     ViewAugment,
     ViewConfig,
@@ -28,8 +29,10 @@ from selfsup.augment.views import (
 )
 
 __all__ = [
+    "AugmentedViews",
     "ViewAugment",
     "ViewConfig",
+    "ViewMaker",
     "ViewParams",
     "adjust_brightness",
     "adjust_contrast",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import partial
 
 import torch
@@ -52,6 +52,9 @@ class ViewConfig:
         blur_sigma: range of the blur's standard deviation, in pixels.
         solarize_p: probability of solarization.
         solarize_threshold: pixels at or above this value (in [0, 1]) are inverted.
+        second_blur_p, second_solarize_p: BYOL's asymmetric pair [1]: the blur and solarize
+            probabilities of the second view (the first uses `blur_p`, `solarize_p`); None keeps
+            the two views' recipes identical.
     """
 
     size: int | None = None
@@ -66,6 +69,8 @@ class ViewConfig:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     solarize_p: float = 0.0
     solarize_threshold: float = 0.5
+    second_blur_p: float | None = None
+    second_solarize_p: float | None = None
 
     def __post_init__(self) -> None:
         # Recipes loaded from YAML give lists; keep the declared tuple types.
@@ -82,9 +87,17 @@ class ViewConfig:
         lo, hi = self.crop_ratio
         if not 0 < lo <= hi:
             raise ValueError(f"crop_ratio must satisfy 0 < low <= high, got {self.crop_ratio}")
-        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
+        for name in (
+            "flip_p",
+            "jitter_p",
+            "grayscale_p",
+            "blur_p",
+            "solarize_p",
+            "second_blur_p",
+            "second_solarize_p",
+        ):
             p = getattr(self, name)
-            if not 0 <= p <= 1:
+            if p is not None and not 0 <= p <= 1:
                 raise ValueError(f"{name} is a probability and must be in [0, 1], got {p}")
         if self.jitter_strength < 0:
             raise ValueError(f"jitter_strength must be >= 0, got {self.jitter_strength}")
@@ -95,6 +108,19 @@ class ViewConfig:
             raise ValueError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
         if not 0 <= self.solarize_threshold <= 1:
             raise ValueError(f"solarize_threshold must be in [0, 1], got {self.solarize_threshold}")
+
+    def for_view(self, index: int) -> ViewConfig:
+        """The recipe of view `index`: odd views take the `second_*` probabilities when set."""
+        if index % 2 == 0:
+            return replace(self, second_blur_p=None, second_solarize_p=None)
+        blur_p, solarize_p = self.second_blur_p, self.second_solarize_p
+        return replace(
+            self,
+            blur_p=self.blur_p if blur_p is None else blur_p,
+            solarize_p=self.solarize_p if solarize_p is None else solarize_p,
+            second_blur_p=None,
+            second_solarize_p=None,
+        )
 
 
 def _float_pair(name: str, value: Sequence[float]) -> tuple[float, float]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
+from selfsup.augment.makers import AugmentedViews, ViewMaker
 from selfsup.errors import SelfsupError
 from selfsup.methods.simclr import SimCLR
 
@@ -21,6 +23,13 @@ def _simclr(encoder: nn.Module, config: Any) -> nn.Module:
 
 
 METHODS: dict[str, Callable[[nn.Module, Any], nn.Module]] = {"simclr": _simclr}
+
+
+def build_views(
+    config: Any, images: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> ViewMaker:
+    """The view maker the configured method trains on (two augmented views unless it says)."""
+    return AugmentedViews.from_config(config.augment, 2, mean, std)
 
 
 def build_method(encoder: nn.Module, config: Any) -> nn.Module:

@@ -11,8 +11,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+NORMS = ("batch", "layer")
 
-def _norm(channels: int) -> nn.BatchNorm2d:
+
+def _norm(channels: int, norm: str = "batch") -> nn.Module:
+    """BatchNorm, or layer norm over (C, H, W) as CPC v2 uses (GroupNorm with one group)."""
+    if norm == "layer":
+        return nn.GroupNorm(1, channels)
     return nn.BatchNorm2d(channels)
 
 
@@ -21,14 +26,16 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, channels: int, stride: int = 1, norm: str = "batch"
+    ) -> None:
         super().__init__()
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
-        self.bn1 = _norm(channels)
+        self.bn1 = _norm(channels, norm)
         self.conv2 = nn.Conv2d(channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = _norm(out_channels)
-        self.shortcut = _shortcut(in_channels, out_channels, stride)
+        self.bn2 = _norm(out_channels, norm)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -41,16 +48,18 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, channels: int, stride: int = 1, norm: str = "batch"
+    ) -> None:
         super().__init__()
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
-        self.bn1 = _norm(channels)
+        self.bn1 = _norm(channels, norm)
         self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
-        self.bn2 = _norm(channels)
+        self.bn2 = _norm(channels, norm)
         self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
-        self.bn3 = _norm(out_channels)
-        self.shortcut = _shortcut(in_channels, out_channels, stride)
+        self.bn3 = _norm(out_channels, norm)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -59,11 +68,11 @@ class Bottleneck(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
-def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+def _shortcut(in_channels: int, out_channels: int, stride: int, norm: str) -> nn.Module:
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), _norm(out_channels)
+        nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), _norm(out_channels, norm)
     )
 
 
@@ -80,6 +89,8 @@ class ResNet(nn.Module):
         width_multiplier: SimCLR's ×1/×2/×4; fractional values are allowed.
         zero_init_residual: start each block's last BN at γ=0 (Goyal et al. 2017; SimCLR's TF code
             does this). Off by default, as in torchvision: a random-init baseline is then stronger.
+        norm: "batch" (default) or "layer" (per-sample norm over C, H, W: CPC v2's patch
+            encoder, where batch statistics would let patches of one image see each other).
     """
 
     def __init__(
@@ -91,19 +102,22 @@ class ResNet(nn.Module):
         base_width: int = 64,
         width_multiplier: float = 1.0,
         zero_init_residual: bool = False,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if stem not in ("cifar", "imagenet"):
             raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
         width = max(1, round(base_width * width_multiplier))
         if stem == "cifar":
             self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), _norm(width), nn.ReLU()
+                nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), _norm(width, norm), nn.ReLU()
             )
         else:
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
-                _norm(width),
+                _norm(width, norm),
                 nn.ReLU(),
                 nn.MaxPool2d(3, 2, 1),
             )
@@ -114,7 +128,7 @@ class ResNet(nn.Module):
             stride = 1 if index == 0 else 2
             blocks = []
             for block_index in range(num_blocks):
-                blocks.append(block(channels_in, channels, stride if block_index == 0 else 1))
+                blocks.append(block(channels_in, channels, stride if block_index == 0 else 1, norm))
                 channels_in = channels * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
@@ -126,7 +140,7 @@ class ResNet(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
+            elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         if not zero_init_residual:

@@ -1,9 +1,10 @@
 """The one explicit training loop: it knows optimisation, not which method it runs.
 
-Per step: draw a batch of uint8 images that already live on the device, make views there,
-normalise, `loss = method(views)`, backward, optimiser step, then `method.on_step_end(...)` if the
-method has one (EMA targets, queues). Per epoch: an atomic checkpoint that `--resume` restores
-exactly (weights, optimiser, step, and the random generator that drives shuffling and views).
+Per step: draw a batch of uint8 images that already live on the device, let the view maker turn
+it into normalised inputs there, `loss = method(views)`, backward, optimiser step, then
+`method.on_step_end(step, total_steps)` if the method has one (momentum targets, EMA schedules).
+Per epoch: an atomic checkpoint that `--resume` restores exactly (weights, optimiser, step, and
+the random generator that drives shuffling and views).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from selfsup.augment.views import ViewAugment, normalize
+from selfsup.augment.makers import ViewMaker
 from selfsup.errors import SelfsupError
 from selfsup.optim.lars import LARS
 from selfsup.optim.param_groups import param_groups
@@ -91,21 +91,18 @@ class TrainSummary:
 def train(
     method: nn.Module,
     images: torch.Tensor,
-    augment: ViewAugment,
-    mean: Sequence[float],
-    std: Sequence[float],
+    make_views: ViewMaker,
     config: Any,
     run_dir: str | Path,
     resume: bool = False,
-    n_views: int = 2,
 ) -> TrainSummary:
     """Pre-train `method` on uint8 `images` (N, C, H, W) for `config.train.epochs` epochs.
 
     Args:
         method: module whose `forward(views) -> loss`; optional `on_step_end(step, total_steps)`.
         images: the whole unlabeled training set as uint8; moved to the device once.
-        augment: makes views on the device from uint8 batches.
-        mean, std: per-channel normalisation applied on the device after augmentation.
+        make_views: turns a uint8 batch (and its dataset indices) into the method's normalised
+            inputs, on the device (e.g. `AugmentedViews.from_config(config.augment, 2, mean, std)`).
         config: a `RunConfig` (train, optim sections are read).
         run_dir: where checkpoints/, metrics.jsonl and tensorboard/ go.
         resume: continue from `run_dir/checkpoints/last.pt`.
@@ -166,8 +163,8 @@ def train(
                 indices = order[batch_index * batch_size : (batch_index + 1) * batch_size]
                 batch = device_images[indices.to(device)]
                 views = [
-                    normalize(view, mean, std).contiguous(memory_format=memory_format)
-                    for view in augment.views(batch, n_views, generator=generator)
+                    view.contiguous(memory_format=memory_format) if view.ndim == 4 else view
+                    for view in make_views(batch, indices, generator)
                 ]
                 lr_scale = warmup_cosine(step, total_steps, warmup_steps, 1.0, final_fraction)
                 for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):

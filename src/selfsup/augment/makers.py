@@ -1,0 +1,59 @@
+"""View makers: what the training loop calls to turn a batch of uint8 images into model inputs.
+
+The loop only knows `make_views(batch, indices, generator) -> list of tensors`; which views a
+method wants (two augmented views, an asymmetric BYOL pair, neighbour pairs, a grid of patches)
+is decided when the run is set up. Every maker normalises on the images' device and draws its
+random numbers from the given CPU generator, so a run is reproducible and resumes exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from selfsup.augment.views import ViewAugment, ViewConfig, normalize
+
+
+class ViewMaker(Protocol):
+    """Turns a batch into the list of tensors a method's `forward(views)` takes."""
+
+    def __call__(
+        self, batch: Tensor, indices: Tensor, generator: torch.Generator | None = None
+    ) -> list[Tensor]:
+        """`batch`: (B, C, H, W) uint8 images on the device; `indices`: their rows in the
+        dataset (CPU long tensor), for makers that look up related images."""
+        ...
+
+
+class AugmentedViews:
+    """One random view per augment, normalised: SimCLR/MoCo/Barlow pairs, BYOL's asymmetric pair.
+
+    Args:
+        augments: one `ViewAugment` per view (the same object twice for a symmetric pair).
+        mean, std: per-channel normalisation applied after augmentation.
+    """
+
+    def __init__(
+        self, augments: Sequence[ViewAugment], mean: Sequence[float], std: Sequence[float]
+    ) -> None:
+        if not augments:
+            raise ValueError("need at least one augment (one per view)")
+        self.augments = list(augments)
+        self.mean, self.std = list(mean), list(std)
+
+    @classmethod
+    def from_config(
+        cls, config: ViewConfig, n_views: int, mean: Sequence[float], std: Sequence[float]
+    ) -> AugmentedViews:
+        """`n_views` views of the recipe, odd views taking its `second_*` probabilities."""
+        return cls([ViewAugment(config.for_view(index)) for index in range(n_views)], mean, std)
+
+    def __call__(
+        self, batch: Tensor, indices: Tensor, generator: torch.Generator | None = None
+    ) -> list[Tensor]:
+        return [
+            normalize(augment(batch, generator), self.mean, self.std) for augment in self.augments
+        ]
