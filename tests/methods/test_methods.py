@@ -17,7 +17,10 @@ def _views(seed: int = 0) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_forward_backward_and_state_round_trip(name: str) -> None:
-    config = load_config(None, {"method.name": name, "model.head_widths": [16, 8]})
+    config = load_config(
+        None,
+        {"method.name": name, "model.head_widths": [16, 8], "method.predictor_widths": [16, 8]},
+    )
     torch.manual_seed(0)
     method = build_method(build_encoder("resnet18", base_width=4), config)
     loss = method(_views())

@@ -10,6 +10,8 @@ from torch import nn
 
 from selfsup.augment.makers import AugmentedViews, ViewMaker
 from selfsup.errors import SelfsupError
+from selfsup.methods.byol import BYOL
+from selfsup.methods.moco import MoCo
 from selfsup.methods.simclr import SimCLR
 
 
@@ -22,7 +24,31 @@ def _simclr(encoder: nn.Module, config: Any) -> nn.Module:
     )
 
 
-METHODS: dict[str, Callable[[nn.Module, Any], nn.Module]] = {"simclr": _simclr}
+def _moco(encoder: nn.Module, config: Any) -> nn.Module:
+    return MoCo(
+        encoder,
+        head_widths=config.model.head_widths,
+        temperature=config.method.temperature,
+        momentum=config.method.momentum,
+        queue_size=config.method.queue_size,
+        shuffle_bn=config.method.shuffle_bn,
+    )
+
+
+def _byol(encoder: nn.Module, config: Any) -> nn.Module:
+    return BYOL(
+        encoder,
+        head_widths=config.model.head_widths,
+        predictor_widths=config.method.predictor_widths,
+        base_momentum=config.method.momentum,
+    )
+
+
+METHODS: dict[str, Callable[[nn.Module, Any], nn.Module]] = {
+    "simclr": _simclr,
+    "moco": _moco,
+    "byol": _byol,
+}
 
 
 def build_views(

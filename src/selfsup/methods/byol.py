@@ -1,0 +1,74 @@
+"""BYOL: an online network predicts a slowly moving target network's projection; no negatives.
+
+[0] BYOL, Grill et al. 2020, arXiv:2006.07733, Sec. 3 and Appendix A.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from selfsup.losses.negative_cosine import negative_cosine_loss
+from selfsup.methods.momentum import cosine_momentum, momentum_copy, update_momentum
+from selfsup.models.heads import ProjectionHead
+from selfsup.models.registry import feature_dim
+
+
+class BYOL(nn.Module):
+    """Online f_θ, g_θ, q_θ; target f_ξ, g_ξ, an EMA of the online encoder and projector.
+
+    L = ‖q̄(z₁) − sg(z̄′₂)‖² + ‖q̄(z₂) − sg(z̄′₁)‖² (Eq. 2 symmetrised). `on_step_end` moves
+    ξ ← τ ξ + (1 − τ) θ with τ = 1 − (1 − τ_base)(cos(πk/K) + 1)/2 at step k of K.
+    Both views go through each network in one pass (BN statistics over the 2N views).
+
+    Args:
+        encoder: backbone with a `feature_dim` attribute.
+        head_widths: projector g widths (paper: [4096, 256]).
+        predictor_widths: predictor q widths (paper: [4096, 256]); must end at the projector's
+            output width.
+        base_momentum: τ_base (paper: 0.996).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head_widths: Sequence[int] = (4096, 256),
+        predictor_widths: Sequence[int] = (4096, 256),
+        base_momentum: float = 0.996,
+    ) -> None:
+        super().__init__()
+        if predictor_widths[-1] != head_widths[-1]:
+            raise ValueError(
+                f"the predictor must output the projection width {head_widths[-1]}, "
+                f"got predictor widths {list(predictor_widths)}"
+            )
+        if not 0.0 <= base_momentum <= 1.0:
+            raise ValueError(f"base_momentum must be in [0, 1], got {base_momentum}")
+        self.encoder = encoder
+        self.projection_head = ProjectionHead(feature_dim(encoder), head_widths)
+        self.predictor = ProjectionHead(head_widths[-1], predictor_widths)
+        self.target_encoder = momentum_copy(self.encoder)
+        self.target_head = momentum_copy(self.projection_head)
+        self.base_momentum = base_momentum
+
+    def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(views) != 2:
+            raise ValueError(f"BYOL takes 2 views, got {len(views)}")
+        batch = views[0].shape[0]
+        both = torch.cat(list(views))
+        predictions = self.predictor(self.projection_head(self.encoder(both)))
+        with torch.no_grad():
+            targets = self.target_head(self.target_encoder(both))
+        # View 1's prediction regresses view 2's target and vice versa.
+        return negative_cosine_loss(predictions[:batch], targets[batch:]) + negative_cosine_loss(
+            predictions[batch:], targets[:batch]
+        )
+
+    @torch.no_grad()
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """The EMA update of the target with the cosine-scheduled τ of [0]."""
+        momentum = cosine_momentum(step, total_steps, self.base_momentum)
+        update_momentum(self.target_encoder, self.encoder, momentum)
+        update_momentum(self.target_head, self.projection_head, momentum)

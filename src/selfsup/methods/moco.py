@@ -1,0 +1,87 @@
+"""MoCo v1 and v2: a query encoder trained against a momentum key encoder and a queue of keys.
+
+[0] MoCo, He et al. 2019, arXiv:1911.05722, Algorithm 1.
+[1] MoCo v2, Chen et al. 2020, arXiv:2003.04297: an MLP head, blur in the views, τ = 0.2.
+
+v1 and v2 differ only in their recipe: v1's head is one linear layer (`head_widths=[128]`),
+v2's an MLP (`[2048, 128]`); both are this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfsup.dist.gather import gather_with_grad
+from selfsup.dist.shuffle import batch_shuffle, batch_unshuffle
+from selfsup.losses.info_nce import info_nce_loss
+from selfsup.methods.momentum import momentum_copy, update_momentum
+from selfsup.methods.queue import KeyQueue
+from selfsup.models.heads import ProjectionHead
+from selfsup.models.registry import feature_dim
+
+
+class MoCo(nn.Module):
+    """q = g(f(x_q)), k = g_k(f_k(x_k)) from the momentum copy; InfoNCE of q vs k and the queue.
+
+    The key encoder gets no gradient; `on_step_end` (called by the loop after each optimiser
+    step) moves it by θ_k ← m θ_k + (1 − m) θ_q. The batch's keys join the queue after the loss
+    is computed, so a query never sees its own positive among the negatives.
+
+    Args:
+        encoder: backbone with a `feature_dim` attribute (the query encoder f_q).
+        head_widths: projection-head widths ([128] = v1's linear head, [2048, 128] = v2's MLP).
+        temperature: τ of InfoNCE (0.07 in v1, 0.2 in v2).
+        momentum: m of the key encoder (0.999 in the paper).
+        queue_size: K, the number of negative keys.
+        shuffle_bn: shuffle the key batch across processes (no effect on one process).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head_widths: Sequence[int] = (2048, 128),
+        temperature: float = 0.2,
+        momentum: float = 0.999,
+        queue_size: int = 4096,
+        shuffle_bn: bool = True,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self.encoder = encoder
+        self.projection_head = ProjectionHead(feature_dim(encoder), head_widths)
+        self.key_encoder = momentum_copy(self.encoder)
+        self.key_head = momentum_copy(self.projection_head)
+        self.queue = KeyQueue(queue_size, head_widths[-1])
+        self.temperature = temperature
+        self.momentum = momentum
+        self.shuffle_bn = shuffle_bn
+
+    @torch.no_grad()
+    def keys(self, images: torch.Tensor) -> torch.Tensor:
+        """Unit-length keys from the momentum encoder, with shuffled BN across processes."""
+        if self.shuffle_bn:
+            images, unshuffle = batch_shuffle(images)
+        keys = F.normalize(self.key_head(self.key_encoder(images)), dim=1)
+        return batch_unshuffle(keys, unshuffle) if self.shuffle_bn else keys
+
+    def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(views) != 2:
+            raise ValueError(f"MoCo takes 2 views (query, key), got {len(views)}")
+        queries = self.projection_head(self.encoder(views[0]))
+        keys = self.keys(views[1])
+        # The clone is what the loss saved for backward; enqueueing below writes the buffer.
+        loss = info_nce_loss(queries, keys, self.queue.keys.clone(), self.temperature)
+        if self.training:
+            self.queue.enqueue(gather_with_grad(keys))  # every process's keys, as in [0]
+        return loss
+
+    @torch.no_grad()
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """The momentum update of the key encoder and head (Eq. 2 of [0])."""
+        update_momentum(self.key_encoder, self.encoder, self.momentum)
+        update_momentum(self.key_head, self.projection_head, self.momentum)
