@@ -1,5 +1,5 @@
-"""Distributed helpers: gradient-carrying gathers and rank queries."""
+"""Distributed helpers: gradient-carrying gathers and sums, rank queries."""
 
-from selfsup.dist.gather import gather_with_grad, rank, world_size
+from selfsup.dist.gather import all_reduce_with_grad, gather_with_grad, rank, world_size
 
-__all__ = ["gather_with_grad", "rank", "world_size"]
+__all__ = ["all_reduce_with_grad", "gather_with_grad", "rank", "world_size"]

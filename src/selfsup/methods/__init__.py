@@ -4,6 +4,7 @@ Methods with a momentum network or a queue update them in `on_step_end(step, tot
 which the training loop calls after every optimiser step; call it too in your own loop.
 """
 
+from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.byol import BYOL
 from selfsup.methods.moco import MoCo
 from selfsup.methods.momentum import cosine_momentum, freeze, momentum_copy, update_momentum
@@ -14,6 +15,7 @@ from selfsup.methods.simclr import SimCLR
 __all__ = [
     "BYOL",
     "METHODS",
+    "BarlowTwins",
     "KeyQueue",
     "MoCo",
     "SimCLR",

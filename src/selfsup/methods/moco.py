@@ -4,7 +4,7 @@
 [1] MoCo v2, Chen et al. 2020, arXiv:2003.04297: an MLP head, blur in the views, τ = 0.2.
 
 v1 and v2 differ only in their recipe: v1's head is one linear layer (`head_widths=[128]`),
-v2's an MLP (`[2048, 128]`); both are this module.
+v2's an MLP (`[2048, 128]`, fc-ReLU-fc with no BN, as in [1]'s code); both are this module.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class MoCo(nn.Module):
         momentum: m of the key encoder (0.999 in the paper).
         queue_size: K, the number of negative keys.
         shuffle_bn: shuffle the key batch across processes (no effect on one process).
+        head_batch_norm: BN in the head's hidden layers (off in MoCo v2; on in later variants).
     """
 
     def __init__(
@@ -48,12 +49,15 @@ class MoCo(nn.Module):
         momentum: float = 0.999,
         queue_size: int = 4096,
         shuffle_bn: bool = True,
+        head_batch_norm: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
         self.encoder = encoder
-        self.projection_head = ProjectionHead(feature_dim(encoder), head_widths)
+        self.projection_head = ProjectionHead(
+            feature_dim(encoder), head_widths, batch_norm=head_batch_norm
+        )
         self.key_encoder = momentum_copy(self.encoder)
         self.key_head = momentum_copy(self.projection_head)
         self.queue = KeyQueue(queue_size, head_widths[-1])

@@ -10,6 +10,7 @@ from torch import nn
 
 from selfsup.augment.makers import AugmentedViews, ViewMaker
 from selfsup.errors import SelfsupError
+from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.byol import BYOL
 from selfsup.methods.moco import MoCo
 from selfsup.methods.simclr import SimCLR
@@ -44,10 +45,20 @@ def _byol(encoder: nn.Module, config: Any) -> nn.Module:
     )
 
 
+def _barlow_twins(encoder: nn.Module, config: Any) -> nn.Module:
+    return BarlowTwins(
+        encoder,
+        head_widths=config.model.head_widths,
+        redundancy_weight=config.method.redundancy_weight,
+        gather_distributed=config.method.gather_distributed,
+    )
+
+
 METHODS: dict[str, Callable[[nn.Module, Any], nn.Module]] = {
     "simclr": _simclr,
     "moco": _moco,
     "byol": _byol,
+    "barlow_twins": _barlow_twins,
 }
 
 

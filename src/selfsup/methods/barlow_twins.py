@@ -1,0 +1,63 @@
+"""Barlow Twins: two augmented views, encoder f, projector g, cross-correlation towards identity.
+
+[0] Barlow Twins, Zbontar et al. 2021, arXiv:2103.03230, Algorithm 1 and Sec. 2 (projector of
+three linear layers of 8192 units, BN + ReLU after the first two; λ = 5e-3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from selfsup.losses.barlow_twins import barlow_twins_loss
+from selfsup.models.heads import ProjectionHead
+from selfsup.models.registry import feature_dim
+
+
+class BarlowTwins(nn.Module):
+    """z = g(f(x̃)) for both views; the loss makes their cross-correlation matrix the identity.
+
+    No negatives, no momentum network, no predictor: the redundancy-reduction term alone prevents
+    collapse, and it benefits from a wide projector.
+
+    Args:
+        encoder: any backbone with a `feature_dim` attribute.
+        head_widths: projector layer widths (paper: `[8192, 8192, 8192]`).
+        redundancy_weight: λ on the off-diagonal terms of the loss.
+        gather_distributed: batch statistics and cross-correlation over the global batch.
+
+    >>> from selfsup.models import build_encoder
+    >>> method = BarlowTwins(build_encoder("resnet18", base_width=4), head_widths=[32, 32])
+    >>> method([torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)]).shape
+    torch.Size([])
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head_widths: Sequence[int] = (8192, 8192, 8192),
+        redundancy_weight: float = 5e-3,
+        gather_distributed: bool = False,
+    ) -> None:
+        super().__init__()
+        if redundancy_weight < 0:
+            raise ValueError(f"redundancy_weight must be non-negative, got {redundancy_weight}")
+        self.encoder = encoder
+        self.projection_head = ProjectionHead(feature_dim(encoder), head_widths)
+        self.redundancy_weight = redundancy_weight
+        self.gather_distributed = gather_distributed
+
+    def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(views) != 2:
+            raise ValueError(f"BarlowTwins takes 2 views, got {len(views)}")
+        batch = views[0].shape[0]
+        # One pass over both views: hidden BN statistics are those of the whole 2N batch.
+        projections = self.projection_head(self.encoder(torch.cat(list(views))))  # 2N x D
+        return barlow_twins_loss(
+            projections[:batch],
+            projections[batch:],
+            self.redundancy_weight,
+            self.gather_distributed,
+        )
