@@ -1,19 +1,23 @@
-"""SimCLR side by side: selfsup vs lightly on the identical network, data, budget and recipe.
+"""Methods side by side: selfsup vs lightly on the identical network, data, budget and recipe.
 
-Each library trains in its own subprocess (so peak memory is its own), then both encoders are
-scored by the same weighted kNN (k=200, τ=0.1) on the 10k Fashion-MNIST test images. lightly runs
-its recommended pipeline: `SimCLRTransform` on PIL images in DataLoader workers, its projection
-head, `NTXentLoss` and `LARS`. The encoder (CIFAR-stem ResNet-18 at `--base-width`), optimiser
-settings, learning-rate schedule and augmentation strengths are the same for both.
+For SimCLR, MoCo v2, BYOL and Barlow Twins each library trains in its own subprocess (so peak
+memory is its own), then every encoder is scored by the same weighted kNN (k=200, τ=0.1) on the
+10k Fashion-MNIST test images; DrLIM and CPC (which lightly lacks) run in selfsup alone, and a
+random-init encoder gives the floor. Each method uses its bundled selfsup recipe
+(`configs/<method>-fashion-mnist.yaml`); lightly runs its recommended pipeline for the method
+(its transform on PIL images in DataLoader workers, its heads, loss, momentum utilities and
+LARS) set to the same encoder, head widths, optimiser, schedule and augmentation strengths.
 
     pip install -e ".[bench]"
-    python benchmarks/compare_lightly.py --epochs 2            # 2 CPU cores: ~25 minutes
+    python benchmarks/compare_lightly.py --epochs 2                     # 2 CPU cores: ~1.5 h
+    python benchmarks/compare_lightly.py --methods simclr --epochs 4    # one pair
     python benchmarks/compare_lightly.py --epochs 20 --base-width 64 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -27,29 +31,30 @@ import torch
 
 from selfsup.augment import dataset_stats
 from selfsup.config import load_config
-from selfsup.data import load_dataset
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
 from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder
 from selfsup.optim import param_groups, scaled_learning_rate, warmup_cosine
+from selfsup.pipeline import load_split
 from selfsup.train import resolve_device, train
 
-RECIPE = "simclr-fashion-mnist"
+# Methods lightly also implements; DrLIM and CPC run in selfsup only (lightly has neither).
+LIGHTLY_METHODS = ("simclr", "moco", "byol", "barlow_twins")
 
 
 def _config(args: argparse.Namespace):
-    from selfsup.cli import recipe_path
+    from selfsup.cli import chosen_recipe, recipe_path
 
     return load_config(
-        recipe_path(RECIPE),
+        recipe_path(chosen_recipe(None, args.method)),
         {
             "model.base_width": args.base_width,
-            "model.head_widths": [8 * args.base_width, 128],
             "train.epochs": args.epochs,
             "train.batch_size": args.batch_size,
             "train.device": args.device,
             "train.progress": False,
             "train.seed": args.seed,
+            "data.train_subset": args.train_subset,
         },
     )
 
@@ -57,7 +62,11 @@ def _config(args: argparse.Namespace):
 def _encoder(config, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     return build_encoder(
-        "resnet18", in_channels=1, stem="cifar", base_width=config.model.base_width
+        "resnet18",
+        in_channels=1,
+        stem="cifar",
+        base_width=config.model.base_width,
+        norm=config.model.norm,
     )
 
 
@@ -68,24 +77,131 @@ def _train_selfsup(config, images: torch.Tensor, mean, std) -> torch.nn.Module:
     return method.encoder
 
 
+def _lightly_transform(config, size: int, mean, std):
+    """lightly's recommended transform for the method, set to the selfsup recipe's strengths.
+
+    selfsup's jitter of strength s draws brightness, contrast and saturation in 1 ± 0.8 s and hue
+    in ±0.2 s, which is lightly's `cj_strength=s` with its SimCLR factors (0.8, 0.8, 0.8, 0.2).
+    """
+    from lightly.transforms import (
+        BYOLTransform,
+        BYOLView1Transform,
+        BYOLView2Transform,
+        MoCoV2Transform,
+        SimCLRTransform,
+    )
+
+    view = config.augment
+    common = {
+        "input_size": size,
+        "cj_prob": view.jitter_p,
+        "cj_strength": view.jitter_strength,
+        "cj_bright": 0.8,
+        "cj_contrast": 0.8,
+        "cj_sat": 0.8,
+        "cj_hue": 0.2,
+        "min_scale": view.crop_scale[0],
+        "random_gray_scale": view.grayscale_p,
+        "sigmas": view.blur_sigma,
+        "hf_prob": view.flip_p,
+        "normalize": {"mean": list(mean), "std": list(std)},
+    }
+    name = config.method.name
+    if name == "simclr":
+        return SimCLRTransform(gaussian_blur=view.blur_p, **common)
+    if name == "moco":
+        return MoCoV2Transform(gaussian_blur=view.blur_p, **common)
+    first, second = view.for_view(0), view.for_view(1)
+    return BYOLTransform(
+        view_1_transform=BYOLView1Transform(
+            gaussian_blur=first.blur_p, solarization_prob=first.solarize_p, **common
+        ),
+        view_2_transform=BYOLView2Transform(
+            gaussian_blur=second.blur_p, solarization_prob=second.solarize_p, **common
+        ),
+    )
+
+
+class _LightlyModel(torch.nn.Module):
+    """The method as lightly's examples build it: its heads, losses and momentum utilities."""
+
+    def __init__(self, config, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        from lightly.loss import BarlowTwinsLoss, NegativeCosineSimilarity, NTXentLoss
+        from lightly.models.modules import (
+            BarlowTwinsProjectionHead,
+            BYOLPredictionHead,
+            BYOLProjectionHead,
+            MoCoProjectionHead,
+            SimCLRProjectionHead,
+        )
+        from lightly.models.utils import deactivate_requires_grad
+
+        self.name, method = config.method.name, config.method
+        widths, features = list(config.model.head_widths), encoder.feature_dim
+        self.backbone = encoder
+        if self.name == "simclr":
+            self.head = SimCLRProjectionHead(features, widths[0], widths[-1])
+            self.criterion = NTXentLoss(temperature=method.temperature)
+        elif self.name == "moco":
+            self.head = MoCoProjectionHead(features, widths[0], widths[-1], len(widths))
+            self.criterion = NTXentLoss(
+                temperature=method.temperature, memory_bank_size=(method.queue_size, widths[-1])
+            )
+        elif self.name == "byol":
+            self.head = BYOLProjectionHead(features, widths[0], widths[-1])
+            hidden = method.predictor_widths[0]
+            self.predictor = BYOLPredictionHead(widths[-1], hidden, widths[-1])
+            self.criterion = NegativeCosineSimilarity()
+        elif self.name == "barlow_twins":
+            self.head = BarlowTwinsProjectionHead(features, widths[0], widths[-1])
+            self.criterion = BarlowTwinsLoss(lambda_param=method.redundancy_weight)
+        else:
+            raise ValueError(f"lightly has no {self.name}")
+        if self.name in ("moco", "byol"):
+            self.backbone_momentum = copy.deepcopy(self.backbone)
+            self.head_momentum = copy.deepcopy(self.head)
+            deactivate_requires_grad(self.backbone_momentum)
+            deactivate_requires_grad(self.head_momentum)
+        self.momentum = method.momentum
+
+    def _momentum(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head_momentum(self.backbone_momentum(images)).detach()
+
+    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> torch.Tensor:
+        if self.name in ("simclr", "barlow_twins"):
+            return self.criterion(
+                self.head(self.backbone(view_a)), self.head(self.backbone(view_b))
+            )
+        if self.name == "moco":
+            return self.criterion(self.head(self.backbone(view_a)), self._momentum(view_b))
+        predictions_a = self.predictor(self.head(self.backbone(view_a)))
+        predictions_b = self.predictor(self.head(self.backbone(view_b)))
+        return 0.5 * (
+            self.criterion(predictions_a, self._momentum(view_b))
+            + self.criterion(predictions_b, self._momentum(view_a))
+        )
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        from lightly.models.utils import update_momentum
+        from lightly.utils.scheduler import cosine_schedule
+
+        if self.name == "moco":
+            momentum = self.momentum
+        elif self.name == "byol":
+            momentum = cosine_schedule(step, total_steps, self.momentum, 1.0)
+        else:
+            return
+        update_momentum(self.backbone, self.backbone_momentum, momentum)
+        update_momentum(self.head, self.head_momentum, momentum)
+
+
 def _train_lightly(config, images: torch.Tensor, mean, std, workers: int) -> torch.nn.Module:
-    from lightly.loss import NTXentLoss
-    from lightly.models.modules import SimCLRProjectionHead
-    from lightly.transforms import SimCLRTransform
     from lightly.utils.lars import LARS
     from PIL import Image
 
-    augment, optim, train_config = config.augment, config.optim, config.train
-    transform = SimCLRTransform(
-        input_size=images.shape[-1],
-        cj_prob=augment.jitter_p,
-        cj_strength=augment.jitter_strength,
-        min_scale=augment.crop_scale[0],
-        random_gray_scale=augment.grayscale_p,
-        gaussian_blur=augment.blur_p,
-        hf_prob=augment.flip_p,
-        normalize={"mean": list(mean), "std": list(std)},
-    )
+    optim, train_config = config.optim, config.train
+    transform = _lightly_transform(config, images.shape[-1], mean, std)
     pixels = images[:, 0].numpy()
 
     class Views(torch.utils.data.Dataset):
@@ -108,11 +224,13 @@ def _train_lightly(config, images: torch.Tensor, mean, std, workers: int) -> tor
         pin_memory=device.type == "cuda",
     )
     encoder = _encoder(config, train_config.seed)
-    head = SimCLRProjectionHead(encoder.feature_dim, config.model.head_widths[0], 128)
-    model = torch.nn.Sequential(encoder, head).to(device)
-    criterion = NTXentLoss(temperature=config.method.temperature)
+    model = _LightlyModel(config, encoder).to(device)
     lr = scaled_learning_rate(optim.lr, train_config.batch_size, optim.lr_scaling)
-    optimizer = LARS(param_groups(model, optim.weight_decay), lr=lr, momentum=optim.momentum)
+    groups = param_groups(model, optim.weight_decay)
+    if optim.optimizer == "lars":
+        optimizer = LARS(groups, lr=lr, momentum=optim.momentum)
+    else:
+        optimizer = torch.optim.SGD(groups, lr=lr, momentum=optim.momentum)
     steps_per_epoch = len(loader)
     total = steps_per_epoch * train_config.epochs
     warmup = round(optim.warmup_epochs * steps_per_epoch)
@@ -126,10 +244,11 @@ def _train_lightly(config, images: torch.Tensor, mean, std, workers: int) -> tor
             view_a = view_a.to(device, non_blocking=True)
             view_b = view_b.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = criterion(model(view_a), model(view_b))
+                loss = model(view_a, view_b)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            model.on_step_end(step, total)
             step += 1
     return encoder
 
@@ -146,8 +265,8 @@ def run_one(args: argparse.Namespace) -> dict:
     """Train one library, then score its encoder; prints one JSON line."""
     config = _config(args)
     device = resolve_device(args.device)
-    train_set = load_dataset("fashion-mnist", "train", args.data_dir)
-    test_set = load_dataset("fashion-mnist", "test", args.data_dir)
+    train_set = load_split(config, "train")
+    test_set = load_split(config, "test")
     mean, std = dataset_stats(train_set.images)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -168,6 +287,7 @@ def run_one(args: argparse.Namespace) -> dict:
     test_features = extract_features(encoder, test_set.images, preprocess, device=device)
     knn = knn_accuracy(train_features, train_set.labels, test_features, test_set.labels, 10)
     return {
+        "method": args.method,
         "library": args.library,
         "train_seconds": round(seconds, 1),
         "images_per_second": round(images_seen / seconds, 1) if args.library != "random" else None,
@@ -185,32 +305,47 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--train-subset", type=int, default=None, help="seeded subset, quick runs")
+    parser.add_argument("--methods", nargs="+", default=[*LIGHTLY_METHODS, "drlim", "cpc"])
     parser.add_argument("--libraries", nargs="+", default=["random", "lightly", "selfsup"])
     parser.add_argument("--library", help=argparse.SUPPRESS)  # set in the child process
+    parser.add_argument("--method", default="simclr", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
     args = parser.parse_args()
     if args.library:
         print(json.dumps(run_one(args)), flush=True)
         return
+    runs = [("simclr", "random")] if "random" in args.libraries else []
+    for method in args.methods:
+        for library in args.libraries:
+            if library == "selfsup" or (library == "lightly" and method in LIGHTLY_METHODS):
+                runs.append((method, library))
     rows = []
-    for library in args.libraries:
-        child = [sys.executable, __file__, *sys.argv[1:], "--library", library]
+    for method, library in runs:
+        child = [
+            sys.executable, __file__, *sys.argv[1:], "--library", library, "--method", method
+        ]  # fmt: skip
         output = subprocess.run(child, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
-        print(f"finished {library}: {rows[-1]}", file=sys.stderr, flush=True)
+        print(f"finished {method} {library}: {rows[-1]}", file=sys.stderr, flush=True)
+        if args.out:
+            with open(args.out, "a") as log:
+                log.write(json.dumps(rows[-1]) + "\n")
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
     print(
-        f"SimCLR, Fashion-MNIST 60k, CIFAR-stem ResNet-18 base width {args.base_width}, "
-        f"batch {args.batch_size}, {args.epochs} epochs, device {device} ({name}, "
-        f"{torch.get_num_threads()} threads), torch {torch.__version__}"
+        f"Fashion-MNIST {args.train_subset or '60k'}, CIFAR-stem ResNet-18 base width "
+        f"{args.base_width}, batch {args.batch_size}, {args.epochs} epochs, device {device} "
+        f"({name}, {torch.get_num_threads()} threads), torch {torch.__version__}"
     )
-    print("| library | img/s | train s | peak MiB | kNN top-1 |")
-    print("|---|---:|---:|---:|---:|")
+    print("| method | library | img/s | train s | peak MiB | kNN top-1 |")
+    print("|---|---|---:|---:|---:|---:|")
     for row in rows:
         rate = "—" if row["images_per_second"] is None else f"{row['images_per_second']:.0f}"
+        method = "(random init)" if row["library"] == "random" else row["method"]
         print(
-            f"| {row['library']} | {rate} | {row['train_seconds']} | {row['peak_memory_mib']} | "
-            f"{row['knn_top1']:.2f} |"
+            f"| {method} | {row['library']} | {rate} | {row['train_seconds']} | "
+            f"{row['peak_memory_mib']} | {row['knn_top1']:.2f} |"
         )
 
 

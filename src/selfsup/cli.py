@@ -1,4 +1,4 @@
-"""`selfsup <verb>`: pretrain, eval, run (both), show-augment, embed.
+"""`selfsup <verb>`: pretrain, eval, run (both), show-augment, embed, drlim-map.
 
 Every verb takes `--config RECIPE` (a YAML path or a bundled recipe name) and any
 `--section.field VALUE` override. User mistakes print one line and exit with status 2.
@@ -15,6 +15,19 @@ from selfsup.errors import SelfsupError
 
 RECIPES = Path(__file__).parent / "configs"
 DEFAULT_RECIPE = "simclr-fashion-mnist"
+DRLIM_MAP_RECIPE = "drlim-map-fashion-mnist"
+# `--method NAME` picks the bundled recipe NAME-fashion-mnist; "moco" means MoCo v2.
+METHOD_RECIPES = {
+    "simclr": "simclr",
+    "moco": "moco-v2",
+    "moco-v1": "moco-v1",
+    "moco-v2": "moco-v2",
+    "byol": "byol",
+    "barlow-twins": "barlow-twins",
+    "barlow_twins": "barlow-twins",
+    "drlim": "drlim",
+    "cpc": "cpc",
+}
 
 
 def recipe_path(name_or_path: str | None) -> Path | None:
@@ -31,6 +44,22 @@ def recipe_path(name_or_path: str | None) -> Path | None:
     raise SelfsupError(f"config {name_or_path!r} is neither a file nor a bundled recipe ({names})")
 
 
+def chosen_recipe(config: str | None, method: str | None) -> str:
+    """`--config` if given, else the bundled recipe of `--method`, else the default recipe."""
+    if method is None:
+        return config or DEFAULT_RECIPE
+    if config is not None:
+        raise SelfsupError(
+            "give either --config or --method (which picks a bundled recipe), not both; "
+            "to change the method of a recipe use --method.name"
+        )
+    if method not in METHOD_RECIPES:
+        raise SelfsupError(
+            f"unknown method {method!r}; choose one of {', '.join(sorted(METHOD_RECIPES))}"
+        )
+    return f"{METHOD_RECIPES[method]}-fashion-mnist"
+
+
 def _parser() -> argparse.ArgumentParser:
     from selfsup.config import add_override_arguments
 
@@ -39,14 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    def verb(
-        name: str, help_text: str, default_recipe: str | None = DEFAULT_RECIPE
-    ) -> argparse.ArgumentParser:
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         sub.add_argument(
             "--config",
-            default=default_recipe,
-            help=f"YAML recipe path or bundled name (default: {default_recipe})",
+            default=None,
+            help=f"YAML recipe path or bundled name (default: {DEFAULT_RECIPE})",
+        )
+        sub.add_argument(
+            "--method",
+            default=None,
+            help="a method's bundled recipe instead of --config: "
+            + ", ".join(name for name in METHOD_RECIPES if "_" not in name),
         )
         add_override_arguments(sub)
         return sub
@@ -60,6 +93,21 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--out", default="views.png", help="output PNG path")
     show.add_argument("--num-images", type=int, default=8)
     show.add_argument("--num-views", type=int, default=4)
+    drlim = verb(
+        "drlim-map",
+        "DrLIM's 2-D map of two classes (Hadsell et al. 2006): train on pixel-space neighbour "
+        f"pairs, plot and score the test images (default recipe: {DRLIM_MAP_RECIPE})",
+    )
+    drlim.add_argument(
+        "--classes",
+        type=int,
+        nargs=2,
+        default=[7, 9],
+        metavar=("A", "B"),
+        help="the two class ids (default: 7 9, sneaker and ankle boot)",
+    )
+    drlim.add_argument("--out", default="drlim-map.png", help="output PNG path")
+    drlim.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     embed = verb("embed", "export the encoder's embeddings of a split to .npz")
     embed.add_argument("--split", default="test")
     embed.add_argument(
@@ -76,7 +124,10 @@ def _run(args: argparse.Namespace) -> int:
     from selfsup.eval import format_table
 
     overrides = overrides_from_args(args)
-    config = load_config(recipe_path(args.config), overrides)
+    recipe = chosen_recipe(args.config, args.method)
+    if args.verb == "drlim-map" and args.config is None and args.method is None:
+        recipe = DRLIM_MAP_RECIPE
+    config = load_config(recipe_path(recipe), overrides)
     if args.verb in ("run", "pretrain"):
         config = pipeline.prepare_run_dir(config, args.resume, overrides)
         run_dir = pipeline.pretrain(config, resume=args.resume)
@@ -103,6 +154,19 @@ def _run(args: argparse.Namespace) -> int:
             generator=generator,
         )
         print(f"wrote {path}")
+    elif args.verb == "drlim-map":
+        from selfsup.experiments import drlim_map
+
+        config = pipeline.prepare_run_dir(config, args.resume, overrides)
+        results = drlim_map(config, args.classes, args.out, resume=args.resume)
+        first, second = results["class_names"]
+        print(
+            f"wrote {results['output']}: {first} vs {second} test images in 2-D; "
+            f"nearest-centroid accuracy {results['nearest_centroid_accuracy']:.1f}% "
+            f"(2-D PCA of the pixels: {results['pca_nearest_centroid_accuracy']:.1f}%), "
+            f"{results['knn_k']}-NN {results['knn_accuracy']:.1f}%; "
+            f"all results in {Path(config.run_dir) / 'drlim-map.json'}"
+        )
     elif args.verb == "embed":
         output = args.out or Path(config.run_dir) / f"embeddings-{args.split}.npz"
         print(f"wrote {pipeline.export_embeddings(config.run_dir, config, args.split, output)}")

@@ -55,6 +55,7 @@ class MethodConfig:
             cosine schedule.
         queue_size: MoCo's dictionary size K (any size; it need not divide by the batch).
         shuffle_bn: MoCo's shuffled BN for the key encoder when running on several processes.
+        symmetric: MoCo's symmetrised loss (each view queries the other's key).
         predictor_widths: BYOL's predictor q (hidden, output).
         redundancy_weight: Barlow Twins' λ on the off-diagonal terms.
         margin: DrLIM's margin m on the distance of dissimilar pairs.
@@ -71,6 +72,7 @@ class MethodConfig:
     momentum: float = 0.999
     queue_size: int = 4096
     shuffle_bn: bool = True
+    symmetric: bool = False
     predictor_widths: tuple[int, ...] = (512, 128)
     redundancy_weight: float = 5e-3
     margin: float = 1.0

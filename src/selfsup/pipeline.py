@@ -66,7 +66,7 @@ def encoder_architecture(config: RunConfig, dataset: ImageDataset) -> dict[str, 
     }
 
 
-def _metadata() -> dict[str, Any]:
+def run_metadata() -> dict[str, Any]:
     from selfsup import __version__
 
     return {
@@ -116,7 +116,7 @@ def pretrain(config: RunConfig, resume: bool = False) -> Path:
     run_dir = Path(config.run_dir)
     dataset = load_split(config, "train")
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml", extra=_metadata())
+    save_config(config, run_dir / "config.yaml", extra=run_metadata())
     augment = ViewAugment(config.augment)
     architecture = encoder_architecture(config, dataset)
     if not resume:

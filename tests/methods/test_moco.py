@@ -75,3 +75,18 @@ def test_eval_mode_leaves_the_queue_alone_and_v1_head_is_linear() -> None:
     assert len(v1.projection_head.layers) == 1
     with pytest.raises(ValueError, match="2 views"):
         moco(_views(0)[:1])
+
+
+def test_symmetric_loss_averages_both_directions_and_enqueues_both_keys() -> None:
+    moco = _moco(symmetric=True, queue_size=16)
+    views = _views(0)
+    queue_before = moco.queue.keys.clone()
+    loss = moco(views)
+    queries = moco.projection_head(moco.encoder(torch.cat(views)))
+    keys = F.normalize(moco.key_head(moco.key_encoder(torch.cat([views[1], views[0]]))), dim=1)
+    expected = (
+        info_nce_loss(queries[:4], keys[:4], queue_before, 0.2)
+        + info_nce_loss(queries[4:], keys[4:], queue_before, 0.2)
+    ) / 2
+    torch.testing.assert_close(loss, expected)
+    assert int(moco.queue.pointer) == 8

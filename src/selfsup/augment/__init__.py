@@ -6,6 +6,8 @@ number is drawn on a CPU generator, so a seed gives the same views on CPU and GP
 
 from selfsup.augment.grid import save_view_grid
 from selfsup.augment.makers import AugmentedViews, ViewMaker
+from selfsup.augment.pairs import NeighbourPairs
+from selfsup.augment.patches import PatchViews
 from selfsup.augment.views import (
     ViewAugment,
     ViewConfig,
@@ -30,6 +32,8 @@ from selfsup.augment.views import (
 
 __all__ = [
     "AugmentedViews",
+    "NeighbourPairs",
+    "PatchViews",
     "ViewAugment",
     "ViewConfig",
     "ViewMaker",

@@ -4,6 +4,7 @@ from selfsup.data.base import ImageDataset
 from selfsup.data.datasets import DATASETS, load_dataset
 from selfsup.data.folder import FolderReport, load_folder
 from selfsup.data.idx import read_idx
+from selfsup.data.neighbours import pixel_neighbours
 from selfsup.data.sampling import label_fraction_indices, parse_label_fraction
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "load_dataset",
     "load_folder",
     "parse_label_fraction",
+    "pixel_neighbours",
     "read_idx",
 ]

@@ -39,6 +39,9 @@ class MoCo(nn.Module):
         queue_size: K, the number of negative keys.
         shuffle_bn: shuffle the key batch across processes (no effect on one process).
         head_batch_norm: BN in the head's hidden layers (off in MoCo v2; on in later variants).
+        symmetric: also let the second view query the first view's key and average the two
+            losses (the symmetrised loss of [1]'s ablations and MoCo v3); both keys join the
+            queue. Off by default, as in the papers.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class MoCo(nn.Module):
         queue_size: int = 4096,
         shuffle_bn: bool = True,
         head_batch_norm: bool = False,
+        symmetric: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= momentum <= 1.0:
@@ -64,6 +68,7 @@ class MoCo(nn.Module):
         self.temperature = temperature
         self.momentum = momentum
         self.shuffle_bn = shuffle_bn
+        self.symmetric = symmetric
 
     @torch.no_grad()
     def keys(self, images: torch.Tensor) -> torch.Tensor:
@@ -76,10 +81,21 @@ class MoCo(nn.Module):
     def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(views) != 2:
             raise ValueError(f"MoCo takes 2 views (query, key), got {len(views)}")
-        queries = self.projection_head(self.encoder(views[0]))
-        keys = self.keys(views[1])
         # The clone is what the loss saved for backward; enqueueing below writes the buffer.
-        loss = info_nce_loss(queries, keys, self.queue.keys.clone(), self.temperature)
+        negatives = self.queue.keys.clone()
+        if self.symmetric:
+            batch = views[0].shape[0]
+            both = torch.cat(list(views))
+            queries = self.projection_head(self.encoder(both))
+            keys = self.keys(torch.cat([views[1], views[0]]))
+            loss = (
+                info_nce_loss(queries[:batch], keys[:batch], negatives, self.temperature)
+                + info_nce_loss(queries[batch:], keys[batch:], negatives, self.temperature)
+            ) / 2
+        else:
+            queries = self.projection_head(self.encoder(views[0]))
+            keys = self.keys(views[1])
+            loss = info_nce_loss(queries, keys, negatives, self.temperature)
         if self.training:
             self.queue.enqueue(gather_with_grad(keys))  # every process's keys, as in [0]
         return loss

@@ -9,9 +9,12 @@ import torch
 from torch import nn
 
 from selfsup.augment.makers import AugmentedViews, ViewMaker
+from selfsup.augment.pairs import NeighbourPairs
+from selfsup.data.neighbours import pixel_neighbours
 from selfsup.errors import SelfsupError
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.byol import BYOL
+from selfsup.methods.drlim import DrLIM
 from selfsup.methods.moco import MoCo
 from selfsup.methods.simclr import SimCLR
 
@@ -33,6 +36,7 @@ def _moco(encoder: nn.Module, config: Any) -> nn.Module:
         momentum=config.method.momentum,
         queue_size=config.method.queue_size,
         shuffle_bn=config.method.shuffle_bn,
+        symmetric=config.method.symmetric,
     )
 
 
@@ -54,11 +58,16 @@ def _barlow_twins(encoder: nn.Module, config: Any) -> nn.Module:
     )
 
 
+def _drlim(encoder: nn.Module, config: Any) -> nn.Module:
+    return DrLIM(encoder, head_widths=config.model.head_widths, margin=config.method.margin)
+
+
 METHODS: dict[str, Callable[[nn.Module, Any], nn.Module]] = {
     "simclr": _simclr,
     "moco": _moco,
     "byol": _byol,
     "barlow_twins": _barlow_twins,
+    "drlim": _drlim,
 }
 
 
@@ -66,6 +75,15 @@ def build_views(
     config: Any, images: torch.Tensor, mean: Sequence[float], std: Sequence[float]
 ) -> ViewMaker:
     """The view maker the configured method trains on (two augmented views unless it says)."""
+    method = config.method
+    if method.name == "drlim":
+        if method.pairs == "neighbours":
+            # The paper's similar pairs: an image and one of its k nearest neighbours in pixels.
+            return NeighbourPairs(images, pixel_neighbours(images, method.neighbours), mean, std)
+        if method.pairs != "augment":
+            raise SelfsupError(
+                f"method.pairs must be 'neighbours' or 'augment', got {method.pairs!r}"
+            )
     return AugmentedViews.from_config(config.augment, 2, mean, std)
 
 
