@@ -1,6 +1,7 @@
-"""A short pre-training on real data (scikit-learn's 8×8 digits) must beat the random-init
-encoder's kNN by a clear margin, both measured here."""
+"""A short pre-training on real data (scikit-learn's 8×8 digits) with every method's bundled
+recipe must beat the random-init encoder's kNN, both measured here."""
 
+import pytest
 import torch
 
 from selfsup import pipeline
@@ -9,21 +10,35 @@ from selfsup.config import load_config
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
 from selfsup.models import build_encoder, load_encoder
 
+SMALL = {
+    "data.dataset": "digits",
+    "model.base_width": 8,
+    "model.head_widths": [64, 32],
+    "augment.crop_scale": [0.4, 1.0],
+    "augment.blur_p": 0.0,  # 8 px images: blur would leave nothing
+    "augment.second_blur_p": None,
+    "train.epochs": 15,
+    "train.batch_size": 128,
+    "train.progress": False,
+    "train.device": "cpu",
+}
+# recipe → (what differs at 8×8 px with 1,347 training images, required kNN gain in points).
+# Each gain is below what the method measured here (printed with -s), above run-to-run noise.
+METHODS = {
+    "simclr": ({}, 10.0),
+    "moco-v2": ({"method.queue_size": 256}, 2.0),
+    "byol": ({"method.predictor_widths": [64, 32]}, 2.0),
+    "barlow-twins": ({"model.head_widths": [128, 128, 128]}, 2.0),
+    "drlim": ({}, 2.0),
+}
 
-def test_simclr_on_digits_beats_random_init(tmp_path) -> None:
+
+@pytest.mark.parametrize("recipe", sorted(METHODS))
+def test_method_on_digits_beats_random_init(recipe: str, tmp_path) -> None:
+    overrides, required_gain = METHODS[recipe]
     config = load_config(
-        RECIPES / "simclr-fashion-mnist.yaml",
-        {
-            "run_dir": str(tmp_path / "run"),
-            "data.dataset": "digits",
-            "model.base_width": 8,
-            "model.head_widths": [64, 32],
-            "augment.crop_scale": [0.4, 1.0],
-            "train.epochs": 15,
-            "train.batch_size": 128,
-            "train.progress": False,
-            "train.device": "cpu",
-        },
+        RECIPES / f"{recipe}-fashion-mnist.yaml",
+        {"run_dir": str(tmp_path / "run"), **SMALL, **overrides},
     )
     run_dir = pipeline.pretrain(config)
     encoder, architecture = load_encoder(run_dir)
@@ -40,5 +55,5 @@ def test_simclr_on_digits_beats_random_init(tmp_path) -> None:
     torch.manual_seed(0)
     random_init = build_encoder(architecture["name"], **architecture["kwargs"])
     learned, baseline = knn_top1(encoder), knn_top1(random_init)
-    print(f"digits kNN top-1: SimCLR {learned:.1f}% vs random init {baseline:.1f}%")
-    assert learned > baseline + 10.0
+    print(f"digits kNN top-1: {recipe} {learned:.1f}% vs random init {baseline:.1f}%")
+    assert learned > baseline + required_gain

@@ -21,7 +21,7 @@ from selfsup.data import ImageDataset, load_dataset
 from selfsup.errors import SelfsupError
 from selfsup.eval import evaluate, extract_features, make_preprocess, write_results
 from selfsup.methods import build_method, build_views
-from selfsup.models import build_encoder, load_encoder, save_encoder
+from selfsup.models import build_encoder, build_from_architecture, load_encoder, save_encoder
 from selfsup.train import plot_metrics, resolve_device, train
 
 
@@ -153,7 +153,7 @@ def evaluate_run(run_dir: str | Path, config: RunConfig) -> list[dict[str, Any]]
 
     def build_random_encoder() -> torch.nn.Module:
         torch.manual_seed(config.eval.seed)
-        return build_encoder(architecture["name"], **architecture["kwargs"])
+        return build_from_architecture(architecture)  # the same model, patch grid included
 
     label = f"{config.method.name} ({architecture['name']})"
     rows = evaluate(

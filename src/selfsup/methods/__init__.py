@@ -6,6 +6,8 @@ which the training loop calls after every optimiser step; call it too in your ow
 
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.byol import BYOL
+from selfsup.methods.cpc import CPC
+from selfsup.methods.drlim import DrLIM
 from selfsup.methods.moco import MoCo
 from selfsup.methods.momentum import cosine_momentum, freeze, momentum_copy, update_momentum
 from selfsup.methods.queue import KeyQueue
@@ -14,8 +16,10 @@ from selfsup.methods.simclr import SimCLR
 
 __all__ = [
     "BYOL",
+    "CPC",
     "METHODS",
     "BarlowTwins",
+    "DrLIM",
     "KeyQueue",
     "MoCo",
     "SimCLR",

@@ -10,10 +10,12 @@ from torch import nn
 
 from selfsup.augment.makers import AugmentedViews, ViewMaker
 from selfsup.augment.pairs import NeighbourPairs
+from selfsup.augment.patches import PatchViews
 from selfsup.data.neighbours import pixel_neighbours
 from selfsup.errors import SelfsupError
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.byol import BYOL
+from selfsup.methods.cpc import CPC
 from selfsup.methods.drlim import DrLIM
 from selfsup.methods.moco import MoCo
 from selfsup.methods.simclr import SimCLR
@@ -62,12 +64,23 @@ def _drlim(encoder: nn.Module, config: Any) -> nn.Module:
     return DrLIM(encoder, head_widths=config.model.head_widths, margin=config.method.margin)
 
 
+def _cpc(encoder: nn.Module, config: Any) -> nn.Module:
+    return CPC(
+        encoder,
+        patch_size=config.method.patch_size,
+        stride=config.method.patch_stride,
+        prediction_steps=config.method.prediction_steps,
+        temperature=config.method.temperature,
+    )
+
+
 METHODS: dict[str, Callable[[nn.Module, Any], nn.Module]] = {
     "simclr": _simclr,
     "moco": _moco,
     "byol": _byol,
     "barlow_twins": _barlow_twins,
     "drlim": _drlim,
+    "cpc": _cpc,
 }
 
 
@@ -76,6 +89,10 @@ def build_views(
 ) -> ViewMaker:
     """The view maker the configured method trains on (two augmented views unless it says)."""
     method = config.method
+    if method.name == "cpc":
+        return PatchViews.from_config(
+            config.augment, method.patch_size, method.patch_stride, mean, std
+        )
     if method.name == "drlim":
         if method.pairs == "neighbours":
             # The paper's similar pairs: an image and one of its k nearest neighbours in pixels.
