@@ -45,18 +45,18 @@ LIGHTLY_METHODS = ("simclr", "moco", "byol", "barlow_twins")
 def _config(args: argparse.Namespace):
     from selfsup.cli import chosen_recipe, recipe_path
 
-    return load_config(
-        recipe_path(chosen_recipe(None, args.method)),
-        {
-            "model.base_width": args.base_width,
-            "train.epochs": args.epochs,
-            "train.batch_size": args.batch_size,
-            "train.device": args.device,
-            "train.progress": False,
-            "train.seed": args.seed,
-            "data.train_subset": args.train_subset,
-        },
-    )
+    overrides = {
+        "model.base_width": args.base_width,
+        "train.epochs": args.epochs,
+        "train.device": args.device,
+        "train.progress": False,
+        "train.seed": args.seed,
+    }
+    if args.method != "cpc":  # CPC keeps its recipe's batch 64 (each image is 36 patch passes)
+        overrides["train.batch_size"] = args.batch_size
+    if args.train_subset is not None:  # otherwise the recipe's (CPC: 20k images)
+        overrides["data.train_subset"] = args.train_subset
+    return load_config(recipe_path(chosen_recipe(None, args.method)), overrides)
 
 
 def _encoder(config, seed: int) -> torch.nn.Module:
@@ -280,7 +280,8 @@ def run_one(args: argparse.Namespace) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
-    images_seen = (len(train_set) // args.batch_size) * args.batch_size * args.epochs
+    batch = config.train.batch_size
+    images_seen = (len(train_set) // batch) * batch * config.train.epochs
     peak = _peak_memory_mib(device)
     preprocess = make_preprocess(mean, std)
     train_features = extract_features(encoder, train_set.images, preprocess, device=device)

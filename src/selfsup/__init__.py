@@ -1,7 +1,9 @@
 """selfsup: self-supervised visual representation learning in PyTorch.
 
 The pieces drop into your own loop: `ViewAugment` makes views, `build_encoder` and
-`ProjectionHead` make f and g, `nt_xent_loss` is the objective, `LARS` + `warmup_cosine` train it.
+`ProjectionHead` make f and g, a loss (`nt_xent_loss`, `info_nce_loss`, `negative_cosine_loss`,
+`barlow_twins_loss`, `drlim_margin_loss`, `cpc_info_nce`) is the objective, `LARS` +
+`warmup_cosine` train it; `SimCLR`, `MoCo`, `BYOL`, `BarlowTwins`, `DrLIM`, `CPC` are whole methods.
 """
 
 __version__ = "0.1.0"
@@ -11,8 +13,26 @@ from selfsup.config import RunConfig, load_config
 from selfsup.data import ImageDataset, label_fraction_indices, load_dataset
 from selfsup.dist import gather_with_grad
 from selfsup.errors import SelfsupError
-from selfsup.losses import NTXentLoss, nt_xent_loss
-from selfsup.methods import SimCLR, build_method
+from selfsup.losses import (
+    NTXentLoss,
+    barlow_twins_loss,
+    cpc_info_nce,
+    drlim_margin_loss,
+    info_nce_loss,
+    negative_cosine_loss,
+    nt_xent_loss,
+)
+from selfsup.methods import (
+    BYOL,
+    CPC,
+    BarlowTwins,
+    DrLIM,
+    KeyQueue,
+    MoCo,
+    SimCLR,
+    build_method,
+    update_momentum,
+)
 from selfsup.models import (
     ProjectionHead,
     ResNet,
@@ -23,8 +43,14 @@ from selfsup.models import (
 from selfsup.optim import LARS, param_groups, scaled_learning_rate, warmup_cosine
 
 __all__ = [
+    "BYOL",
+    "CPC",
     "LARS",
+    "BarlowTwins",
+    "DrLIM",
     "ImageDataset",
+    "KeyQueue",
+    "MoCo",
     "NTXentLoss",
     "ProjectionHead",
     "ResNet",
@@ -34,17 +60,23 @@ __all__ = [
     "ViewAugment",
     "ViewConfig",
     "__version__",
+    "barlow_twins_loss",
     "build_encoder",
     "build_method",
+    "cpc_info_nce",
+    "drlim_margin_loss",
     "gather_with_grad",
+    "info_nce_loss",
     "label_fraction_indices",
     "load_config",
     "load_dataset",
     "load_encoder",
+    "negative_cosine_loss",
     "normalize",
     "nt_xent_loss",
     "param_groups",
     "save_encoder",
     "scaled_learning_rate",
+    "update_momentum",
     "warmup_cosine",
 ]
