@@ -49,11 +49,7 @@ METHODS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # train.threads=1 sets it; this restores it
 
 
 @pytest.mark.parametrize("recipe", sorted(METHODS))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -40,12 +40,8 @@ def bright_dark(n: int, seed: int, size: int = 8) -> ImageDataset:
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """These tensors are tiny: one thread avoids spin-waiting on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread: None) -> None:
+    """Every eval test runs on one thread (the shared fixture in tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 classes of test images land in separable regions of the learnt 2-D map, well above chance."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
-import torch
 from PIL import Image
 
 from selfsup.config import load_config
@@ -36,13 +34,7 @@ def digits_config(run_dir: str, **overrides: object):
     )
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny convolutions: one thread avoids spin-waiting on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow
