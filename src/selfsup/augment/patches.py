@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from selfsup.augment.views import ViewAugment, ViewConfig, normalize
-from selfsup.models.patches import cut_grid
+from selfsup.models.patches import check_patch_geometry, cut_grid
 
 
 class PatchViews:
@@ -56,9 +56,7 @@ class PatchViews:
                 f"the patch augment resizes to {augment.config.size} px but patches are "
                 f"{patch_size} px; leave its size unset"
             )
-        for name, value in (("patch_size", patch_size), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_patch_geometry(patch_size, stride)
         self.augment = augment
         self.patch_size = patch_size
         self.stride = stride

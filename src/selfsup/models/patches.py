@@ -24,6 +24,13 @@ from selfsup.models.registry import feature_dim
 EVAL_PATCHES_PER_PASS = 1024
 
 
+def check_patch_geometry(patch_size: int, stride: int) -> None:
+    """Patch side and stride must be positive ints (ValueError otherwise)."""
+    for name, value in (("patch_size", patch_size), ("stride", stride)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
 def grid_size(length: int, patch_size: int, stride: int) -> int:
     """Number of patches along a side of `length` pixels (pixels past the last patch are unused)."""
     if length < patch_size:
@@ -74,9 +81,7 @@ class PatchGrid(nn.Module):
 
     def __init__(self, encoder: nn.Module, patch_size: int, stride: int) -> None:
         super().__init__()
-        for name, value in (("patch_size", patch_size), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_patch_geometry(patch_size, stride)
         self.encoder = encoder
         self.patch_size = patch_size
         self.stride = stride
