@@ -23,13 +23,20 @@ def test_loss_is_symmetric_regression_onto_the_target() -> None:
     byol = _byol()
     views = _views()
     loss = byol(views)
-    both = torch.cat(views)
-    predictions = byol.predictor(byol.projection_head(byol.encoder(both)))
-    targets = byol.target_head(byol.target_encoder(both))
-    expected = negative_cosine_loss(predictions[:4], targets[4:]) + negative_cosine_loss(
-        predictions[4:], targets[:4]
+    # Each view alone through each network (batch norm never mixes the two views).
+    predictions = [byol.predictor(byol.projection_head(byol.encoder(view))) for view in views]
+    targets = [byol.target_head(byol.target_encoder(view)) for view in views]
+    expected = negative_cosine_loss(predictions[0], targets[1]) + negative_cosine_loss(
+        predictions[1], targets[0]
     )
     torch.testing.assert_close(loss, expected)
+    both = torch.cat(views)  # one pass over 2N views would normalise them together: different
+    predictions = byol.predictor(byol.projection_head(byol.encoder(both)))
+    targets = byol.target_head(byol.target_encoder(both))
+    mixed = negative_cosine_loss(predictions[:4], targets[4:]) + negative_cosine_loss(
+        predictions[4:], targets[:4]
+    )
+    assert not torch.allclose(loss, mixed)
 
 
 def test_target_gets_no_gradient_and_follows_the_cosine_schedule() -> None:

@@ -21,7 +21,8 @@ class BYOL(nn.Module):
 
     L = ‖q̄(z₁) − sg(z̄′₂)‖² + ‖q̄(z₂) − sg(z̄′₁)‖² (Eq. 2 symmetrised). `on_step_end` moves
     ξ ← τ ξ + (1 − τ) θ with τ = 1 − (1 − τ_base)(cos(πk/K) + 1)/2 at step k of K.
-    Both views go through each network in one pass (BN statistics over the 2N views).
+    Each view goes through each network on its own, as in [0]'s implementation: batch norm
+    normalises a view's N images together, never the two views of one image.
 
     Args:
         encoder: backbone with a `feature_dim` attribute.
@@ -56,14 +57,12 @@ class BYOL(nn.Module):
     def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(views) != 2:
             raise ValueError(f"BYOL takes 2 views, got {len(views)}")
-        batch = views[0].shape[0]
-        both = torch.cat(list(views))
-        predictions = self.predictor(self.projection_head(self.encoder(both)))
+        predictions = [self.predictor(self.projection_head(self.encoder(view))) for view in views]
         with torch.no_grad():
-            targets = self.target_head(self.target_encoder(both))
+            targets = [self.target_head(self.target_encoder(view)) for view in views]
         # View 1's prediction regresses view 2's target and vice versa.
-        return negative_cosine_loss(predictions[:batch], targets[batch:]) + negative_cosine_loss(
-            predictions[batch:], targets[:batch]
+        return negative_cosine_loss(predictions[0], targets[1]) + negative_cosine_loss(
+            predictions[1], targets[0]
         )
 
     @torch.no_grad()
