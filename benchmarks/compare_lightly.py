@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import platform
@@ -275,8 +276,8 @@ def run_one(args: argparse.Namespace) -> dict:
         encoder = _train_selfsup(config, train_set.images, mean, std)
     elif args.library == "lightly":
         encoder = _train_lightly(config, train_set.images, mean, std, args.workers)
-    else:
-        encoder = _encoder(config, args.seed)  # random init: no training
+    else:  # random init, no training: the architecture the method exports (CPC: a patch grid)
+        encoder = build_method(_encoder(config, args.seed), config).encoder
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -284,6 +285,9 @@ def run_one(args: argparse.Namespace) -> dict:
     images_seen = (len(train_set) // batch) * batch * config.train.epochs
     peak = _peak_memory_mib(device)
     preprocess = make_preprocess(mean, std)
+    if config.data.train_subset:  # the kNN bank is always the whole labelled training split
+        whole = dataclasses.replace(config.data, train_subset=None)
+        train_set = load_split(dataclasses.replace(config, data=whole), "train")
     train_features = extract_features(encoder, train_set.images, preprocess, device=device)
     test_features = extract_features(encoder, test_set.images, preprocess, device=device)
     knn = knn_accuracy(train_features, train_set.labels, test_features, test_set.labels, 10)
@@ -316,7 +320,9 @@ def main() -> None:
     if args.library:
         print(json.dumps(run_one(args)), flush=True)
         return
-    runs = [("simclr", "random")] if "random" in args.libraries else []
+    runs = []
+    if "random" in args.libraries:  # one floor per architecture: the ResNet, CPC's patch grid
+        runs += [(method, "random") for method in ("simclr", "cpc") if method in args.methods]
     for method in args.methods:
         for library in args.libraries:
             if library == "selfsup" or (library == "lightly" and method in LIGHTLY_METHODS):
@@ -335,15 +341,18 @@ def main() -> None:
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
     print(
-        f"Fashion-MNIST {args.train_subset or '60k'}, CIFAR-stem ResNet-18 base width "
-        f"{args.base_width}, batch {args.batch_size}, {args.epochs} epochs, device {device} "
-        f"({name}, {torch.get_num_threads()} threads), torch {torch.__version__}"
+        f"Fashion-MNIST {args.train_subset or '60k'} training images (CPC: its recipe's subset "
+        f"and batch), kNN bank: the 60k labelled training images; CIFAR-stem ResNet-18 base "
+        f"width {args.base_width}, batch {args.batch_size}, {args.epochs} epochs, device "
+        f"{device} ({name}, {torch.get_num_threads()} threads), torch {torch.__version__}"
     )
     print("| method | library | img/s | train s | peak MiB | kNN top-1 |")
     print("|---|---|---:|---:|---:|---:|")
     for row in rows:
         rate = "—" if row["images_per_second"] is None else f"{row['images_per_second']:.0f}"
-        method = "(random init)" if row["library"] == "random" else row["method"]
+        method = row["method"]
+        if row["library"] == "random":
+            method = "(random init, patch grid)" if method == "cpc" else "(random init)"
         print(
             f"| {method} | {row['library']} | {rate} | {row['train_seconds']} | "
             f"{row['peak_memory_mib']} | {row['knn_top1']:.2f} |"
