@@ -75,3 +75,47 @@ def test_module_and_validation() -> None:
         NTXentLoss(temperature=0.0)
     with pytest.raises(ValueError):
         nt_xent_loss(torch.randn(4, 3), torch.randn(5, 3))
+
+
+def reference_memory_nt_xent(
+    z_a: torch.Tensor, z_b: torch.Tensor, memory: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """SimCLRv2's memory: Algorithm 1's ℓ(i, j) with Σ_m exp(sim(z_i, k_m)/τ) added below."""
+    batch = z_a.shape[0]
+    z = []
+    for k in range(batch):
+        z += [z_a[k], z_b[k]]
+
+    def sim(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return (u @ v) / (u.norm() * v.norm())
+
+    def ell(i: int, j: int) -> torch.Tensor:
+        denominator = sum(
+            torch.exp(sim(z[i], z[k]) / temperature) for k in range(2 * batch) if k != i
+        )
+        denominator = denominator + sum(torch.exp(sim(z[i], key) / temperature) for key in memory)
+        return -torch.log(torch.exp(sim(z[i], z[j]) / temperature) / denominator)
+
+    total = sum(ell(2 * k, 2 * k + 1) + ell(2 * k + 1, 2 * k) for k in range(batch))
+    return total / (2 * batch)
+
+
+@pytest.mark.parametrize("filled", [0, 3, 7])
+def test_memory_matches_reference_and_empty_memory_is_plain_nt_xent(filled: int) -> None:
+    generator = torch.Generator().manual_seed(filled)
+    z_a = torch.randn(4, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    z_b = torch.randn(4, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    memory = torch.nn.functional.normalize(
+        torch.randn(7, 5, dtype=torch.float64, generator=generator), dim=1
+    )
+    ours = nt_xent_loss(z_a, z_b, 0.3, memory=memory, memory_filled=torch.tensor(filled))
+    expected = reference_memory_nt_xent(z_a, z_b, memory[:filled], 0.3)
+    torch.testing.assert_close(ours, expected, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad(ours, (z_a, z_b))
+    expected_grads = torch.autograd.grad(expected, (z_a, z_b))
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    if filled == 0:  # nothing in memory: exactly NT-Xent
+        torch.testing.assert_close(ours, nt_xent_loss(z_a, z_b, 0.3), rtol=0, atol=0)
+    if filled == 7:  # a full memory is the same as passing all its rows
+        torch.testing.assert_close(ours, nt_xent_loss(z_a, z_b, 0.3, memory=memory))

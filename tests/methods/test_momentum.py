@@ -78,3 +78,22 @@ def test_queue_is_saved_in_the_state_dict() -> None:
     restored.load_state_dict(queue.state_dict())
     torch.testing.assert_close(restored.ordered(), queue.ordered())
     assert int(restored.pointer) == 3
+
+
+@pytest.mark.parametrize(("size", "batch"), [(8, 3), (6, 7)])
+def test_an_empty_queue_fills_up_then_holds_the_last_k_keys(size: int, batch: int) -> None:
+    queue = KeyQueue(size, 2, start_empty=True)
+    assert int(queue.filled) == 0 and queue.ordered().shape == (0, 2)
+    pushed = []
+    for step in range(4):
+        keys = torch.full((batch, 2), float(step)) + torch.arange(batch)[:, None] / 100
+        queue.enqueue(keys)
+        pushed.append(keys)
+        history = torch.cat(pushed)
+        assert int(queue.filled) == min(size, len(history))
+        torch.testing.assert_close(queue.ordered(), history[-size:])
+        # until it is full, the keys written so far are the leading rows
+        filled = int(queue.filled)
+        torch.testing.assert_close(
+            queue.keys[:filled].sort(0).values, history[-filled:].sort(0).values
+        )

@@ -6,6 +6,11 @@
     L = 1/(2N) Σ_k [ℓ(2k−1, 2k) + ℓ(2k, 2k−1)]
 
 over the 2N views of a batch of N images, sim = cosine similarity.
+
+[1] SimCLRv2, Chen et al. 2020, arXiv:2006.10029, Sec. 2: a memory of momentum-encoded
+    projections (as in MoCo) joins the denominator as extra negatives,
+
+    ℓ(i, j) = −log exp(s_ij/τ) / (Σ_{k≠i} exp(s_ik/τ) + Σ_m exp(sim(z_i, k_m)/τ)).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ def nt_xent_loss(
     embeddings_b: torch.Tensor,
     temperature: float = 0.5,
     gather_distributed: bool = False,
+    memory: torch.Tensor | None = None,
+    memory_filled: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """NT-Xent between two views: row i of `embeddings_a` and row i of `embeddings_b` are positives.
 
@@ -31,6 +38,10 @@ def nt_xent_loss(
         temperature: τ in Eq. (1).
         gather_distributed: take negatives from every process's batch (global batch of 2·N·world
             views) through a gradient-carrying all-gather. Off: negatives are the local 2N − 2.
+        memory: (K, D) extra negatives for every anchor, unit-length (SimCLRv2's memory [1]);
+            no gradient flows into them.
+        memory_filled: how many leading rows of `memory` hold keys (a 0-d tensor, so no host
+            sync); the rest are left out of the denominator. Default: all K.
 
     Returns:
         The scalar loss averaged over the 2N local anchors.
@@ -61,6 +72,14 @@ def nt_xent_loss(
         torch.promote_types(logits.dtype, torch.float32)
     )  # bf16 → fp32 for the softmax
     logits[rows, self_index] = float("-inf")  # a view is never its own negative
+    if memory is not None:
+        memory_logits = (anchors @ memory.detach().to(anchors.dtype).T / temperature).to(
+            logits.dtype
+        )
+        if memory_filled is not None:
+            empty = torch.arange(memory.shape[0], device=memory.device) >= memory_filled
+            memory_logits = memory_logits.masked_fill(empty, float("-inf"))
+        logits = torch.cat([logits, memory_logits], dim=1)  # 2N x (2M + K)
     return F.cross_entropy(logits, positive_index)
 
 

@@ -14,9 +14,11 @@ from torch import nn
 class KeyQueue(nn.Module):
     """A ring buffer of `size` unit-length keys of width `dim`; the oldest are overwritten first.
 
-    It starts with random unit vectors (as MoCo's code does), so a step never sees an empty
-    dictionary. Any batch size works: a batch that runs past the end wraps around, and a batch
-    larger than the queue keeps only its last `size` keys.
+    By default it starts full of random unit vectors (as MoCo's code does), so a step never sees
+    an empty dictionary; with `start_empty` it starts with no keys (SimCLRv2's memory) and
+    `filled` counts the keys written so far, which sit in the leading rows until it is full. Any
+    batch size works: a batch that runs past the end wraps around, and a batch larger than the
+    queue keeps only its last `size` keys.
 
     >>> queue = KeyQueue(size=6, dim=4)
     >>> queue.enqueue(torch.randn(4, 4)); queue.enqueue(torch.randn(4, 4))
@@ -26,14 +28,25 @@ class KeyQueue(nn.Module):
 
     keys: torch.Tensor
     pointer: torch.Tensor
+    filled: torch.Tensor
 
-    def __init__(self, size: int, dim: int, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        dim: int,
+        generator: torch.Generator | None = None,
+        start_empty: bool = False,
+    ) -> None:
         super().__init__()
         if size < 1 or dim < 1:
             raise ValueError(f"queue size and key width must be positive, got {size} and {dim}")
-        initial = F.normalize(torch.randn(size, dim, generator=generator), dim=1)
+        if start_empty:
+            initial = torch.zeros(size, dim)
+        else:
+            initial = F.normalize(torch.randn(size, dim, generator=generator), dim=1)
         self.register_buffer("keys", initial)
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
+        self.register_buffer("filled", torch.tensor(0 if start_empty else size))
 
     @property
     def size(self) -> int:
@@ -49,7 +62,12 @@ class KeyQueue(nn.Module):
         slots = (self.pointer + torch.arange(count, device=self.keys.device)) % self.size
         self.keys.index_copy_(0, slots, keys)
         self.pointer.copy_((self.pointer + count) % self.size)
+        self.filled.copy_((self.filled + count).clamp(max=self.size))
 
     def ordered(self) -> torch.Tensor:
-        """The keys oldest first (the loss does not care about order; tests and users may)."""
+        """The keys written so far, oldest first (the loss does not care about order; tests and
+        users may)."""
+        filled = int(self.filled)
+        if filled < self.size:
+            return self.keys[:filled]
         return torch.roll(self.keys, -int(self.pointer), dims=0)

@@ -27,6 +27,8 @@ def _simclr(encoder: nn.Module, config: Any) -> nn.Module:
         head_widths=config.model.head_widths,
         temperature=config.method.temperature,
         gather_distributed=config.method.gather_distributed,
+        memory_size=config.method.memory_size,
+        momentum=config.method.momentum,
     )
 
 
