@@ -2,6 +2,7 @@
 
 from selfsup.losses.barlow_twins import BarlowTwinsLoss, barlow_twins_loss
 from selfsup.losses.cpc import CPCInfoNCELoss, cpc_info_nce
+from selfsup.losses.distillation import DistillationLoss, distillation_loss
 from selfsup.losses.drlim import DrLIMLoss, drlim_margin_loss
 from selfsup.losses.info_nce import InfoNCELoss, info_nce_loss
 from selfsup.losses.negative_cosine import NegativeCosineLoss, negative_cosine_loss
@@ -10,12 +11,14 @@ from selfsup.losses.nt_xent import NTXentLoss, nt_xent_loss
 __all__ = [
     "BarlowTwinsLoss",
     "CPCInfoNCELoss",
+    "DistillationLoss",
     "DrLIMLoss",
     "InfoNCELoss",
     "NTXentLoss",
     "NegativeCosineLoss",
     "barlow_twins_loss",
     "cpc_info_nce",
+    "distillation_loss",
     "drlim_margin_loss",
     "info_nce_loss",
     "negative_cosine_loss",
