@@ -1,7 +1,16 @@
 """Encoders f(·) and heads g(·)."""
 
-from selfsup.models.export import build_from_architecture, load_encoder, save_encoder
-from selfsup.models.heads import ProjectionHead
+from selfsup.models.export import (
+    build_classifier,
+    build_from_architecture,
+    load_classifier,
+    load_encoder,
+    load_head,
+    save_classifier,
+    save_encoder,
+    save_head,
+)
+from selfsup.models.heads import Classifier, EncoderWithHead, ProjectionHead
 from selfsup.models.patches import PatchGrid
 from selfsup.models.registry import ENCODERS, build_encoder, feature_dim, register_encoder
 from selfsup.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -10,13 +19,20 @@ __all__ = [
     "ENCODERS",
     "BasicBlock",
     "Bottleneck",
+    "Classifier",
+    "EncoderWithHead",
     "PatchGrid",
     "ProjectionHead",
     "ResNet",
+    "build_classifier",
     "build_encoder",
     "build_from_architecture",
     "feature_dim",
+    "load_classifier",
     "load_encoder",
+    "load_head",
     "register_encoder",
+    "save_classifier",
     "save_encoder",
+    "save_head",
 ]

@@ -68,3 +68,52 @@ class ProjectionHead(nn.Module):
         for layer in self.layers[:depth]:
             features = layer(features)
         return features
+
+
+class EncoderWithHead(nn.Module):
+    """The encoder followed by the first `depth` layers of a projection head: the network that
+    SimCLRv2 fine-tunes [Chen et al. 2020, arXiv:2006.10029, Sec. 2].
+
+    depth 0 is the plain encoder (SimCLR's fine-tuning), 1 adds the head's first
+    Linear-BN-ReLU (SimCLRv2's choice with a 3-layer head), and so on. `feature_dim` is the
+    width of what it returns, so it drops in wherever an encoder does (fine-tuning, kNN, export).
+
+    >>> from selfsup.models import build_encoder
+    >>> encoder = build_encoder("resnet18", base_width=4)
+    >>> trunk = EncoderWithHead(encoder, ProjectionHead(encoder.feature_dim, [64, 64, 16]), 1)
+    >>> trunk(torch.randn(2, 3, 16, 16)).shape, trunk.feature_dim
+    (torch.Size([2, 64]), 64)
+    """
+
+    def __init__(self, encoder: nn.Module, head: ProjectionHead, depth: int) -> None:
+        super().__init__()
+        if not 0 <= depth <= len(head.layers):
+            raise ValueError(f"head depth must be in [0, {len(head.layers)}], got {depth}")
+        self.encoder = encoder
+        self.head_layers = nn.Sequential(*head.layers[:depth])
+        self.depth = depth
+        self.feature_dim = head.output_dim(depth)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head_layers(self.encoder(images))
+
+
+class Classifier(nn.Module):
+    """An encoder (or `EncoderWithHead`) and a linear layer from its features to class logits.
+
+    The linear layer starts at zero: no draw from the RNG, and the first steps of fine-tuning
+    fit it alone while the encoder's gradient is still zero.
+
+    >>> Classifier(nn.Flatten(), 12, 3)(torch.randn(2, 3, 2, 2)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.linear = nn.Linear(feature_dim, num_classes)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.encoder(images))
