@@ -1,5 +1,6 @@
 """Evaluation of frozen and fine-tuned encoders: kNN, linear probe, fine-tuning, baselines."""
 
+from selfsup.eval.distill import distill
 from selfsup.eval.features import (
     Preprocess,
     eval_mode,
@@ -7,20 +8,30 @@ from selfsup.eval.features import (
     infer_feature_dim,
     make_preprocess,
 )
-from selfsup.eval.finetune import finetune, random_crop_flip, seeded, supervised_baseline
+from selfsup.eval.finetune import (
+    classifier_accuracy,
+    finetune,
+    fit_classifier,
+    random_crop_flip,
+    seeded,
+    supervised_baseline,
+)
 from selfsup.eval.knn import knn_accuracy, knn_predict
 from selfsup.eval.linear import linear_probe
 from selfsup.eval.metrics import topk_accuracy
 from selfsup.eval.report import format_table, write_results
-from selfsup.eval.suite import EvalConfig, evaluate
+from selfsup.eval.suite import EvalConfig, evaluate, result_row
 
 __all__ = [
     "EvalConfig",
     "Preprocess",
+    "classifier_accuracy",
+    "distill",
     "eval_mode",
     "evaluate",
     "extract_features",
     "finetune",
+    "fit_classifier",
     "format_table",
     "infer_feature_dim",
     "knn_accuracy",
@@ -28,6 +39,7 @@ __all__ = [
     "linear_probe",
     "make_preprocess",
     "random_crop_flip",
+    "result_row",
     "seeded",
     "supervised_baseline",
     "topk_accuracy",

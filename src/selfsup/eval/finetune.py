@@ -27,6 +27,7 @@ from selfsup.data.base import ImageDataset
 from selfsup.errors import SelfsupError
 from selfsup.eval.features import Preprocess, extract_features, infer_feature_dim, make_preprocess
 from selfsup.eval.metrics import topk_accuracy
+from selfsup.models.heads import Classifier
 from selfsup.optim import param_groups, warmup_cosine
 
 
@@ -73,10 +74,11 @@ def random_crop_flip(images: Tensor, padding: int, generator: torch.Generator) -
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
-def _num_classes(train: ImageDataset, test: ImageDataset) -> int:
-    if train.num_classes:
-        return train.num_classes
-    labels = torch.cat([train.labels, test.labels])  # type: ignore[list-item]
+def _num_classes(*datasets: ImageDataset) -> int:
+    """The first dataset's `num_classes`, else the largest label of all of them + 1."""
+    if datasets[0].num_classes:
+        return datasets[0].num_classes
+    labels = torch.cat([dataset.labels for dataset in datasets])  # type: ignore[misc]
     return int(labels.max()) + 1
 
 
@@ -89,10 +91,80 @@ def _check_labelled(*datasets: ImageDataset) -> None:
             )
 
 
-def finetune(
+class IndexStream:
+    """Batches of sample indices cut from a stream of seeded permutations of range(count), so
+    every batch is full-size and every sample is seen once per pass.
+
+    >>> stream = IndexStream(3, torch.Generator().manual_seed(0))
+    >>> sorted(torch.cat([stream.take(2), stream.take(1)]).tolist())
+    [0, 1, 2]
+    """
+
+    def __init__(self, count: int, generator: torch.Generator) -> None:
+        self.count = count
+        self.generator = generator
+        self.pending = torch.empty(0, dtype=torch.long)
+
+    def take(self, size: int) -> Tensor:
+        while len(self.pending) < size:
+            self.pending = torch.cat(
+                [self.pending, torch.randperm(self.count, generator=self.generator)]
+            )
+        batch, self.pending = self.pending[:size], self.pending[size:]
+        return batch
+
+
+def sgd_train(
+    model: nn.Module,
+    batch_loss: Callable[[Tensor], Tensor],
+    num_samples: int,
+    total_steps: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    generator: torch.Generator,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    description: str = "fine-tune",
+) -> None:
+    """The supervised loop shared by fine-tuning and distillation: SGD with Nesterov momentum
+    0.9, a cosine schedule to zero, and full batches from a stream of seeded permutations.
+
+    `batch_loss(indices)` gets the step's sample indices (on `device`) and returns the loss;
+    `generator` draws the permutations (and whatever `batch_loss` draws from it). Trains `model`
+    in place, in train mode.
+    """
+    optimizer = torch.optim.SGD(
+        param_groups(model, weight_decay), lr=lr, momentum=0.9, nesterov=True
+    )
+    steps = range(total_steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc=description, unit="step", leave=False)
+    model.train()
+    stream = IndexStream(num_samples, generator)
+    for step in steps:
+        loss = batch_loss(stream.take(batch_size).to(device))
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_cosine(step, total_steps, 0, lr)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if progress:
+            steps.set_postfix(loss=f"{loss.item():.3f}")  # type: ignore[attr-defined]
+    optimizer.zero_grad(set_to_none=True)  # the trained model carries no stale gradients
+
+
+def augment_padding(images: Tensor) -> int:
+    """Random-crop padding for images of this size: 2-4 px, an eighth of the side."""
+    side = min(images.shape[-2:])
+    return min(4, max(2, side // 8), side - 1)  # reflection needs padding < side
+
+
+def fit_classifier(
     encoder: nn.Module,
     train: ImageDataset,
-    test: ImageDataset,
     preprocess: Preprocess | None = None,
     num_classes: int | None = None,
     epochs: int = 30,
@@ -104,8 +176,8 @@ def finetune(
     augment: bool = True,
     min_steps: int = 200,
     progress: bool = False,
-) -> dict[str, float]:
-    """Train a copy of `encoder` plus a linear classifier end to end, then score it on `test`.
+) -> Classifier:
+    """Train a copy of `encoder` plus a new linear classifier end to end; return the pair.
 
     The caller's encoder is never modified: a deep copy is trained. Each epoch is
     ceil(N / batch_size) steps, and at least `min_steps` steps are taken in total, so a 1%
@@ -117,7 +189,6 @@ def finetune(
     Args:
         encoder: maps float images (B, C, H, W) to features (B, D).
         train: labelled images to train on (often a label-fraction subset).
-        test: labelled images to score.
         preprocess: maps a uint8 batch on `device` to the encoder's float input; default scales
             to [0, 1].
         num_classes: C; default `train.num_classes`, else the largest label + 1.
@@ -133,62 +204,77 @@ def finetune(
         progress: show a tqdm progress bar.
 
     Returns:
-        `{"top1": ..., "top3": ..., "top5": ...}` test accuracy in percent.
+        The trained `Classifier` (its `encoder` the trained copy, its `linear` the new layer).
     """
-    _check_labelled(train, test)
-    if len(train) == 0 or len(test) == 0:
-        raise SelfsupError("fine-tuning needs at least one train and one test image")
+    _check_labelled(train)
+    if len(train) == 0:
+        raise SelfsupError("fine-tuning needs at least one labelled training image")
     if epochs < 1 or batch_size < 1 or min_steps < 0:
         raise ValueError(
             f"need epochs >= 1, batch_size >= 1, min_steps >= 0; got {epochs}, {batch_size}, "
             f"{min_steps}"
         )
     preprocess = preprocess or make_preprocess()
-    num_classes = num_classes or _num_classes(train, test)
+    num_classes = num_classes or _num_classes(train)
     batch_size = min(batch_size, len(train))
     total_steps = max(epochs * math.ceil(len(train) / batch_size), min_steps)
-    side = min(train.images.shape[-2:])
-    padding = min(4, max(2, side // 8), side - 1)  # reflection needs padding < side
+    padding = augment_padding(train.images)
 
     backbone = copy.deepcopy(encoder).to(device).requires_grad_(True)
     dim = infer_feature_dim(backbone, train.images[:2].to(device), preprocess)
-    head = nn.Linear(dim, num_classes).to(device)
-    nn.init.zeros_(head.weight)  # no RNG draw, and the first steps fit the head alone
-    nn.init.zeros_(head.bias)
-    model = nn.Sequential(backbone, head)
-    optimizer = torch.optim.SGD(
-        param_groups(model, weight_decay), lr=lr, momentum=0.9, nesterov=True
-    )
-
+    model = Classifier(backbone, dim, num_classes).to(device)
     generator = torch.Generator().manual_seed(seed)
     images = train.images.to(device)
     labels = train.labels.to(device)  # type: ignore[union-attr]
-    steps = range(total_steps)
-    if progress:
-        from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc="fine-tune", unit="step", leave=False)
-    model.train()
+    def batch_loss(indices: Tensor) -> Tensor:
+        batch = images[indices]
+        if augment:
+            batch = random_crop_flip(batch, padding, generator)
+        return F.cross_entropy(model(preprocess(batch)), labels[indices])
+
     with seeded(seed, device):
-        order = torch.empty(0, dtype=torch.long)
-        for step in steps:
-            if len(order) < batch_size:  # a stream of permutations: every batch is full-size
-                order = torch.cat([order, torch.randperm(len(train), generator=generator)])
-            idx, order = order[:batch_size].to(device), order[batch_size:]
-            batch = images[idx]
-            if augment:
-                batch = random_crop_flip(batch, padding, generator)
-            loss = F.cross_entropy(model(preprocess(batch)), labels[idx])
-            for group in optimizer.param_groups:
-                group["lr"] = warmup_cosine(step, total_steps, 0, lr)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if progress:
-                steps.set_postfix(loss=f"{loss.item():.3f}")  # type: ignore[attr-defined]
+        sgd_train(
+            model, batch_loss, len(train), total_steps, batch_size, lr, weight_decay,
+            generator, device, progress,
+        )  # fmt: skip
+    return model
 
+
+def classifier_accuracy(
+    model: nn.Module,
+    test: ImageDataset,
+    preprocess: Preprocess | None = None,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Top-1/3/5 accuracy in percent of a model mapping images to class logits."""
     logits = extract_features(model, test.images, preprocess, batch_size, device)  # M x C
     return topk_accuracy(logits, test.labels, ks=(1, 3, 5))  # type: ignore[arg-type]
+
+
+def finetune(
+    encoder: nn.Module,
+    train: ImageDataset,
+    test: ImageDataset,
+    preprocess: Preprocess | None = None,
+    num_classes: int | None = None,
+    device: str | torch.device = "cpu",
+    **settings: Any,
+) -> dict[str, float]:
+    """Fine-tune a copy of `encoder` with a linear classifier on `train` (`fit_classifier`, whose
+    keyword arguments `settings` are: epochs, lr, batch_size, weight_decay, seed, augment,
+    min_steps, progress), then score it on `test`.
+
+    Returns:
+        `{"top1": ..., "top3": ..., "top5": ...}` test accuracy in percent.
+    """
+    _check_labelled(train, test)
+    if len(test) == 0:
+        raise SelfsupError("fine-tuning needs at least one train and one test image")
+    num_classes = num_classes or _num_classes(train, test)
+    model = fit_classifier(encoder, train, preprocess, num_classes, device=device, **settings)
+    return classifier_accuracy(model, test, preprocess, device=device)
 
 
 def supervised_baseline(

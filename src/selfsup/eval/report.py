@@ -21,15 +21,19 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     return str(value).replace("|", "\\|")
 
 
-def format_table(results: Sequence[Mapping[str, Any]]) -> str:
+def format_table(results: Sequence[Mapping[str, Any]], extra_columns: Sequence[str] = ()) -> str:
     """The results as a markdown table, one row per result, accuracies with 2 decimals.
 
     Args:
         results: rows with keys "encoder", "protocol", "labels", "top1", "top3", "top5"
             (top-3/top-5 may be None, shown as "-"); other keys are ignored here.
+        extra_columns: further keys shown as right-aligned columns after top-5 (e.g.
+            "parameters"); a row without one shows "-".
 
     >>> print(format_table([{"encoder": "simclr", "protocol": "linear", "labels": "100%",
     ...                      "top1": 91.234, "top3": None, "top5": 99.5}]))
@@ -37,13 +41,15 @@ def format_table(results: Sequence[Mapping[str, Any]]) -> str:
     |---|---|---|---:|---:|---:|
     | simclr | linear | 100% | 91.23 | - | 99.50 |
     """
-    lines = [HEADER, "|---|---|---|---:|---:|---:|"]
+    header = HEADER + "".join(f" {key} |" for key in extra_columns)
+    lines = [header, "|---|---|---|---:|---:|---:|" + "---:|" * len(extra_columns)]
     for i, row in enumerate(results):
         missing = [key for key in COLUMNS if key not in row]
         if missing:
             raise ValueError(f"result row {i} lacks {', '.join(missing)}: {dict(row)}")
         cells = [_cell(row[key]) for key in COLUMNS[:3]]
         cells += [_cell(None if row[key] is None else float(row[key])) for key in COLUMNS[3:]]
+        cells += [_cell(row.get(key)) for key in extra_columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -65,22 +71,28 @@ def write_results(
     results: Sequence[Mapping[str, Any]],
     run_dir: str | Path,
     metadata: Mapping[str, Any] | None = None,
+    name: str = "results",
+    title: str = "Evaluation results",
+    extra_columns: Sequence[str] = (),
 ) -> tuple[Path, Path]:
-    """Write `results.json` (rows plus metadata) and `results.md` (the table) into `run_dir`.
+    """Write `NAME.json` (rows plus metadata) and `NAME.md` (the table) into `run_dir`.
 
     Args:
         results: rows as described in `format_table`; extra keys are kept in the JSON.
         run_dir: directory to write into; created if missing.
         metadata: extra JSON-serialisable entries for the JSON's "metadata" (dataset, config).
+        name: file stem ("results"; `selfsup semisup` writes "semisup").
+        title: heading of the markdown file.
+        extra_columns: as in `format_table`.
 
     Returns:
-        The paths of results.json and results.md.
+        The paths of the JSON and markdown files.
     """
     run_dir = Path(run_dir)
-    table = format_table(results)  # validates the rows before anything is written
+    table = format_table(results, extra_columns)  # validates the rows before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = run_dir / "results.json", run_dir / "results.md"
+    json_path, md_path = run_dir / f"{name}.json", run_dir / f"{name}.md"
     payload = {"metadata": _metadata(metadata), "results": [dict(row) for row in results]}
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
-    md_path.write_text(f"# Evaluation results\n\n{table}\n")
+    md_path.write_text(f"# {title}\n\n{table}\n")
     return json_path, md_path

@@ -73,6 +73,18 @@ class EvalConfig:
         for text in self.label_fractions:
             _label_budget(text)  # a SelfsupError naming the bad budget
 
+    def finetune_settings(self) -> dict[str, Any]:
+        """The fine-tuning keyword arguments of `fit_classifier` / `finetune` this config sets."""
+        return {
+            "epochs": self.finetune_epochs,
+            "lr": self.finetune_lr,
+            "batch_size": self.finetune_batch_size,
+            "weight_decay": self.finetune_weight_decay,
+            "seed": self.seed,
+            "augment": self.finetune_augment,
+            "min_steps": self.finetune_min_steps,
+        }
+
 
 def _label_subset(train: ImageDataset, text: str, seed: int) -> ImageDataset:
     from selfsup.data import label_fraction_indices
@@ -81,9 +93,10 @@ def _label_subset(train: ImageDataset, text: str, seed: int) -> ImageDataset:
     return train.subset(indices)
 
 
-def _row(
+def result_row(
     encoder: str, protocol: str, labels: str, scores: Mapping[str, float], **extra: Any
 ) -> dict[str, Any]:
+    """One row of a results table (`format_table`): who, how, with which labels, and scores."""
     return {
         "encoder": encoder,
         "protocol": protocol,
@@ -145,7 +158,7 @@ def evaluate(
         start = time.perf_counter()
         scores = run()
         rows.append(
-            _row(
+            result_row(
                 encoder_name,
                 protocol,
                 labels,
@@ -200,15 +213,9 @@ def evaluate(
     finetune_kwargs: dict[str, Any] = dict(
         preprocess=preprocess,
         num_classes=num_classes,
-        epochs=config.finetune_epochs,
-        lr=config.finetune_lr,
-        batch_size=config.finetune_batch_size,
-        weight_decay=config.finetune_weight_decay,
-        seed=config.seed,
         device=device,
-        augment=config.finetune_augment,
-        min_steps=config.finetune_min_steps,
         progress=progress,
+        **config.finetune_settings(),
     )
 
     for name, encoder in encoders.items():
