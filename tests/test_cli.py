@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from selfsup.cli import main
+from selfsup.cli import METHOD_RECIPES, chosen_recipe, main, recipe_path
 
 TINY = [
     "--data.dataset", "synthetic",
@@ -135,3 +135,33 @@ def test_resume_with_other_architecture(tmp_path, capsys) -> None:
     assert main(["pretrain", "--run-dir", run_dir, "--resume", "--model.base_width", "8",
                  "--train.epochs", "2"]) == 2  # fmt: skip
     assert "different architecture" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_RECIPES))
+def test_every_method_recipe_builds_its_method(name: str) -> None:
+    """`--method NAME` names a bundled recipe that loads and builds (encoder, method, views)."""
+    import torch
+
+    from selfsup.config import load_config
+    from selfsup.methods import build_method, build_views
+    from selfsup.models import build_encoder
+
+    config = load_config(recipe_path(chosen_recipe(None, name)))
+    model = config.model
+    encoder = build_encoder(
+        model.encoder,
+        in_channels=1,
+        stem=model.stem,
+        base_width=model.base_width,
+        width_multiplier=model.width_multiplier,
+        norm=model.norm,
+    )
+    method = build_method(encoder, config)
+    images = torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
+    make_views = build_views(config, images, [0.3], [0.3])
+    views = make_views(images[:8], torch.arange(8), torch.Generator().manual_seed(0))
+    loss = method(views)
+    assert torch.isfinite(loss)
+    if name == "simclr-v2":  # SimCLRv2's bigger, wider encoder and 3-layer head
+        assert model.encoder == "resnet50" and model.width_multiplier == 2
+        assert len(method.projection_head.layers) == 3

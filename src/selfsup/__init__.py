@@ -2,8 +2,10 @@
 
 The pieces drop into your own loop: `ViewAugment` makes views, `build_encoder` and
 `ProjectionHead` make f and g, a loss (`nt_xent_loss`, `info_nce_loss`, `negative_cosine_loss`,
-`barlow_twins_loss`, `drlim_margin_loss`, `cpc_info_nce`) is the objective, `LARS` +
-`warmup_cosine` train it; `SimCLR`, `MoCo`, `BYOL`, `BarlowTwins`, `DrLIM`, `CPC` are whole methods.
+`barlow_twins_loss`, `drlim_margin_loss`, `cpc_info_nce`, `distillation_loss`) is the
+objective, `LARS` + `warmup_cosine` train it; `SimCLR` (with SimCLRv2's memory), `MoCo`, `BYOL`,
+`BarlowTwins`, `DrLIM`, `CPC` are whole methods; `EncoderWithHead` and `Classifier` are what
+SimCLRv2 fine-tunes and distils.
 """
 
 __version__ = "0.1.0"
@@ -17,6 +19,7 @@ from selfsup.losses import (
     NTXentLoss,
     barlow_twins_loss,
     cpc_info_nce,
+    distillation_loss,
     drlim_margin_loss,
     info_nce_loss,
     negative_cosine_loss,
@@ -34,6 +37,8 @@ from selfsup.methods import (
     update_momentum,
 )
 from selfsup.models import (
+    Classifier,
+    EncoderWithHead,
     ProjectionHead,
     ResNet,
     build_encoder,
@@ -47,7 +52,9 @@ __all__ = [
     "CPC",
     "LARS",
     "BarlowTwins",
+    "Classifier",
     "DrLIM",
+    "EncoderWithHead",
     "ImageDataset",
     "KeyQueue",
     "MoCo",
@@ -64,6 +71,7 @@ __all__ = [
     "build_encoder",
     "build_method",
     "cpc_info_nce",
+    "distillation_loss",
     "drlim_margin_loss",
     "gather_with_grad",
     "info_nce_loss",

@@ -1,4 +1,4 @@
-"""`selfsup <verb>`: pretrain, eval, run (both), show-augment, embed, drlim-map.
+"""`selfsup <verb>`: pretrain, eval, run (both), semisup, show-augment, embed, drlim-map.
 
 Every verb takes `--config RECIPE` (a YAML path or a bundled recipe name) and any
 `--section.field VALUE` override. User mistakes print one line and exit with status 2.
@@ -16,9 +16,11 @@ from selfsup.errors import SelfsupError
 RECIPES = Path(__file__).parent / "configs"
 DEFAULT_RECIPE = "simclr-fashion-mnist"
 DRLIM_MAP_RECIPE = "drlim-map-fashion-mnist"
+SEMISUP_RECIPE = "simclr-v2-fashion-mnist"
 # `--method NAME` picks the bundled recipe NAME-fashion-mnist; "moco" means MoCo v2.
 METHOD_RECIPES = {
     "simclr": "simclr",
+    "simclr-v2": "simclr-v2",
     "moco": "moco-v2",
     "moco-v1": "moco-v1",
     "moco-v2": "moco-v2",
@@ -89,6 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     pretrain = verb("pretrain", "self-supervised pre-training into --run-dir")
     pretrain.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     verb("eval", "evaluate the encoder saved in --run-dir (kNN, linear, fine-tune, baselines)")
+    semisup = verb(
+        "semisup",
+        "SimCLRv2's semi-supervised pipeline (Chen et al. 2020): pre-train a big encoder with a "
+        "3-layer head, fine-tune from the head on each label fraction, distil into students on "
+        f"the unlabeled images, and print the table (default recipe: {SEMISUP_RECIPE})",
+    )
+    semisup.add_argument(
+        "--resume", action="store_true", help="continue in --run-dir, reusing finished stages"
+    )
     show = verb("show-augment", "write a PNG grid of images and their augmented views")
     show.add_argument("--out", default="views.png", help="output PNG path")
     show.add_argument("--num-images", type=int, default=8)
@@ -125,8 +136,8 @@ def _run(args: argparse.Namespace) -> int:
 
     overrides = overrides_from_args(args)
     recipe = chosen_recipe(args.config, args.method)
-    if args.verb == "drlim-map" and args.config is None and args.method is None:
-        recipe = DRLIM_MAP_RECIPE
+    if args.config is None and args.method is None:
+        recipe = {"drlim-map": DRLIM_MAP_RECIPE, "semisup": SEMISUP_RECIPE}.get(args.verb, recipe)
     config = load_config(recipe_path(recipe), overrides)
     if args.verb in ("run", "pretrain"):
         config = pipeline.prepare_run_dir(config, args.resume, overrides)
@@ -140,6 +151,13 @@ def _run(args: argparse.Namespace) -> int:
         rows = pipeline.evaluate_run(config.run_dir, config)
         print(format_table(rows))
         print(f"results written to {Path(config.run_dir) / 'results.md'} and results.json")
+    elif args.verb == "semisup":
+        from selfsup.experiments import semisup
+
+        config = pipeline.prepare_run_dir(config, args.resume, overrides)
+        rows = semisup(config, resume=args.resume, announce=_announce)
+        print(format_table(rows, extra_columns=("parameters",)))
+        print(f"results written to {Path(config.run_dir) / 'semisup.md'} and semisup.json")
     elif args.verb == "show-augment":
         from selfsup.augment import ViewAugment, save_view_grid
 
@@ -171,6 +189,10 @@ def _run(args: argparse.Namespace) -> int:
         output = args.out or Path(config.run_dir) / f"embeddings-{args.split}.npz"
         print(f"wrote {pipeline.export_embeddings(config.run_dir, config, args.split, output)}")
     return 0
+
+
+def _announce(message: str) -> None:
+    print(f"selfsup: {message}", file=sys.stderr, flush=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

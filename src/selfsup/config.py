@@ -32,7 +32,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Encoder f(·) and projection head g(·)."""
+    """Encoder f(·) and projection head g(·) (SimCLRv2: a deeper/wider ResNet, 3-layer head)."""
 
     encoder: str = "resnet18"
     stem: str = "cifar"
@@ -51,9 +51,10 @@ class MethodConfig:
         name: simclr, moco, byol, barlow_twins, drlim or cpc.
         temperature: softmax temperature τ (SimCLR, MoCo: 0.07 in v1, 0.2 in v2; CPC).
         gather_distributed: losses see the global batch across processes.
-        momentum: MoCo's key-encoder momentum m (constant); BYOL's base τ, raised to 1 along a
-            cosine schedule.
+        momentum: MoCo's key-encoder momentum m (constant, also SimCLRv2's memory network);
+            BYOL's base τ, raised to 1 along a cosine schedule.
         queue_size: MoCo's dictionary size K (any size; it need not divide by the batch).
+        memory_size: SimCLR's memory of momentum-encoded negatives (SimCLRv2); 0 = none.
         shuffle_bn: MoCo's shuffled BN for the key encoder when running on several processes.
         symmetric: MoCo's symmetrised loss (each view queries the other's key).
         predictor_widths: BYOL's predictor q (hidden, output).
@@ -71,6 +72,7 @@ class MethodConfig:
     gather_distributed: bool = True
     momentum: float = 0.999
     queue_size: int = 4096
+    memory_size: int = 0
     shuffle_bn: bool = True
     symmetric: bool = False
     predictor_widths: tuple[int, ...] = (512, 128)
@@ -112,6 +114,54 @@ class TrainConfig:
 
 
 @dataclass
+class SemisupConfig:
+    """SimCLRv2's stages 2 and 3 (`selfsup semisup`); label fractions and fine-tuning settings
+    come from the `eval` section.
+
+    Attributes:
+        head_depth: fine-tune from the projection head's layer k: 0 = the encoder (SimCLR),
+            1 = SimCLRv2's choice with a 3-layer head, up to the head's depth.
+        temperature: τ of the teacher's and student's softmax in the distillation loss.
+        distill_weight: α of Eq. (3): 1 = soft labels only; below 1 mixes in the labelled loss.
+        distill_epochs: passes over the unlabeled images per student.
+        distill_lr, distill_batch_size, distill_weight_decay: the student's SGD.
+        self_distill: train a student of the teacher's own architecture.
+        student_encoder, student_base_width, student_width_multiplier: the small student (no
+            projection head); student_encoder "" skips it.
+        student_init: "random" (the student learns from the teacher alone) or "pretrained" (the
+            self-distilled student starts from the pre-trained encoder and head).
+    """
+
+    head_depth: int = 1
+    temperature: float = 1.0
+    distill_weight: float = 1.0
+    distill_epochs: int = 10
+    distill_lr: float = 0.1
+    distill_batch_size: int = 256
+    distill_weight_decay: float = 5e-4
+    self_distill: bool = True
+    student_encoder: str = "resnet18"
+    student_base_width: int = 16
+    student_width_multiplier: float = 1.0
+    student_init: str = "random"
+
+    def __post_init__(self) -> None:
+        if self.head_depth < 0:
+            raise ValueError(f"head_depth must be >= 0, got {self.head_depth}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        for name in ("distill_epochs", "distill_lr", "distill_batch_size", "student_base_width"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.student_init not in ("random", "pretrained"):
+            raise ValueError(
+                f"student_init must be 'random' or 'pretrained', got {self.student_init!r}"
+            )
+
+
+@dataclass
 class RunConfig:
     """One run: everything needed to reproduce it, saved as config.yaml in the run directory."""
 
@@ -123,6 +173,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    semisup: SemisupConfig = field(default_factory=SemisupConfig)
 
 
 def _type_name(hint: Any) -> str:

@@ -21,7 +21,14 @@ from selfsup.data import ImageDataset, load_dataset
 from selfsup.errors import SelfsupError
 from selfsup.eval import evaluate, extract_features, make_preprocess, write_results
 from selfsup.methods import build_method, build_views
-from selfsup.models import build_encoder, build_from_architecture, load_encoder, save_encoder
+from selfsup.models import (
+    ProjectionHead,
+    build_encoder,
+    build_from_architecture,
+    load_encoder,
+    save_encoder,
+    save_head,
+)
 from selfsup.train import plot_metrics, resolve_device, train
 
 
@@ -130,6 +137,8 @@ def pretrain(config: RunConfig, resume: bool = False) -> Path:
     make_views = build_views(config, dataset.images, architecture["mean"], architecture["std"])
     summary = train(method, dataset.images, make_views, config, run_dir, resume=resume)
     save_encoder(method.encoder, architecture, run_dir)
+    if isinstance(getattr(method, "projection_head", None), ProjectionHead):
+        save_head(method.projection_head, run_dir)  # SimCLRv2 fine-tunes from its middle
     plot_metrics(run_dir / "metrics.jsonl", run_dir / "loss.png")
     (run_dir / "train_summary.json").write_text(json.dumps(summary.__dict__, indent=2))
     return run_dir
