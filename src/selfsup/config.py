@@ -40,6 +40,7 @@ class ModelConfig:
     width_multiplier: float = 1.0
     zero_init_residual: bool = False
     norm: str = "batch"  # "layer" for CPC v2's patch encoder
+    selective_kernel: bool = False  # SK-ResNet, as SimCLRv2's biggest encoders (bottlenecks only)
     head_widths: tuple[int, ...] = (512, 128)
 
 

@@ -53,3 +53,30 @@ def test_encoder_export_round_trip(tmp_path) -> None:
     (tmp_path / "encoder.json").write_text('{"name": "resnet18", "kwargs": {"base_width": 8}}')
     with pytest.raises(SelfsupError, match="does not match"):
         load_encoder(tmp_path)
+
+
+def test_selective_kernel_resnet() -> None:
+    """SK-ResNet: each bottleneck's 3×3 is two branches (3×3 and dilated 3×3) mixed per channel
+    by a softmax across branches; it trains, and only bottleneck ResNets take it."""
+    from selfsup.models.resnet import SelectiveKernel
+
+    torch.manual_seed(0)
+    encoder = build_encoder("resnet50", in_channels=1, base_width=8, selective_kernel=True)
+    plain = build_encoder("resnet50", in_channels=1, base_width=8)
+    kernels = [m for m in encoder.modules() if isinstance(m, SelectiveKernel)]
+    assert len(kernels) == 16  # one per bottleneck: 3 + 4 + 6 + 3
+    assert encoder.feature_dim == plain.feature_dim == 256
+    assert sum(p.numel() for p in encoder.parameters()) > sum(p.numel() for p in plain.parameters())
+    images = torch.randn(4, 1, 16, 16)
+    encoder(images).sum().backward()
+    assert all(p.grad is not None for p in encoder.parameters())
+
+    sk = kernels[0].eval()
+    x = torch.randn(2, sk.branches[0][0].in_channels, 5, 5)
+    paths = torch.stack([branch(x) for branch in sk.branches], dim=1)
+    weights = sk.select(sk.squeeze(paths.sum(1))).view(2, 2, -1, 1, 1).softmax(dim=1)
+    torch.testing.assert_close(weights.sum(1), torch.ones_like(weights.sum(1)))
+    torch.testing.assert_close(sk(x), weights[:, 0] * paths[:, 0] + weights[:, 1] * paths[:, 1])
+    assert sk.branches[1][0].dilation == (2, 2)  # the 5×5 receptive field
+    with pytest.raises(ValueError, match="bottleneck"):
+        build_encoder("resnet18", selective_kernel=True)

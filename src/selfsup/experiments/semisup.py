@@ -67,9 +67,11 @@ def label_slug(text: str) -> str:
 
 
 def describe(architecture: dict[str, Any]) -> str:
-    """ "resnet50-w16x2" for a ResNet-50 at base width 16, width multiplier 2."""
+    """A short name: "resnet50-w16x2" is a ResNet-50 at base width 16, width multiplier 2;
+    "-sk" marks selective kernels."""
     kwargs = architecture["kwargs"]
-    return f"{architecture['name']}-w{kwargs['base_width']}x{kwargs['width_multiplier']:g}"
+    sk = "-sk" if kwargs.get("selective_kernel") else ""
+    return f"{architecture['name']}-w{kwargs['base_width']}x{kwargs['width_multiplier']:g}{sk}"
 
 
 @dataclass
@@ -367,6 +369,7 @@ def _distill(stages: _Stages, teacher: Classifier, labelled: ImageDataset, text:
                 **stages.architecture["kwargs"],
                 "base_width": settings.student_base_width,
                 "width_multiplier": settings.student_width_multiplier,
+                "selective_kernel": False,
             },
         }
         students.append(("small", stages.spec(0, small), f"distillation into {describe(small)}"))

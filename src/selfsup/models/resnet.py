@@ -43,20 +43,73 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
+class SelectiveKernel(nn.Module):
+    """Selective-kernel convolution (Li et al. 2019, arXiv:1903.06586), as SimCLRv2's SK-ResNets
+    use in place of each bottleneck's 3×3 convolution.
+
+    Two branches see the input at two receptive fields (3×3, and 3×3 with dilation 2 = 5×5),
+    each conv-norm-ReLU; a squeeze of their sum (global pool → 1×1 conv to max(C/r, 32) → norm
+    → ReLU) gives per-channel logits for each branch, a softmax across branches weights them,
+    and the output is the weighted sum: each channel picks its receptive field per image.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        stride: int = 1,
+        norm: str = "batch",
+        reduction: int = 16,
+        min_dim: int = 32,
+    ) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(channels, channels, 3, stride, dilation, dilation, bias=False),
+                _norm(channels, norm),
+                nn.ReLU(),
+            )
+            for dilation in (1, 2)
+        )
+        squeezed = max(channels // reduction, min_dim)
+        self.squeeze = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, squeezed, 1, bias=False),
+            _norm(squeezed, norm),
+            nn.ReLU(),
+        )
+        self.select = nn.Conv2d(squeezed, channels * len(self.branches), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        paths = torch.stack([branch(x) for branch in self.branches], dim=1)  # B x M x C x H x W
+        logits = self.select(self.squeeze(paths.sum(dim=1)))  # B x (M·C) x 1 x 1
+        weights = logits.view(x.shape[0], len(self.branches), -1, 1, 1).softmax(dim=1)
+        return (paths * weights).sum(dim=1)
+
+
 class Bottleneck(nn.Module):
-    """1×1 reduce, 3×3 (strided, as in torchvision's v1.5), 1×1 expand ×4."""
+    """1×1 reduce, 3×3 (strided, as in torchvision's v1.5), 1×1 expand ×4; with
+    `selective_kernel`, the 3×3 is a `SelectiveKernel` (SK-ResNet)."""
 
     expansion = 4
 
     def __init__(
-        self, in_channels: int, channels: int, stride: int = 1, norm: str = "batch"
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        norm: str = "batch",
+        selective_kernel: bool = False,
     ) -> None:
         super().__init__()
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
         self.bn1 = _norm(channels, norm)
-        self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
-        self.bn2 = _norm(channels, norm)
+        if selective_kernel:  # conv, norm and ReLU inside each branch
+            self.conv2: nn.Module = SelectiveKernel(channels, stride, norm)
+            self.bn2: nn.Module = nn.Identity()
+        else:
+            self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
+            self.bn2 = _norm(channels, norm)
         self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
         self.bn3 = _norm(out_channels, norm)
         self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
@@ -91,6 +144,8 @@ class ResNet(nn.Module):
             does this). Off by default, as in torchvision: a random-init baseline is then stronger.
         norm: "batch" (default) or "layer" (per-sample norm over C, H, W: CPC v2's patch
             encoder, where batch statistics would let patches of one image see each other).
+        selective_kernel: SK-ResNet (SimCLRv2's biggest encoders): every bottleneck's 3×3
+            convolution becomes a `SelectiveKernel`. Bottleneck ResNets (50/101/152) only.
     """
 
     def __init__(
@@ -103,8 +158,13 @@ class ResNet(nn.Module):
         width_multiplier: float = 1.0,
         zero_init_residual: bool = False,
         norm: str = "batch",
+        selective_kernel: bool = False,
     ) -> None:
         super().__init__()
+        if selective_kernel and block is not Bottleneck:
+            raise ValueError(
+                "selective kernels replace a bottleneck's 3×3 convolution: use resnet50/101/152"
+            )
         if stem not in ("cifar", "imagenet"):
             raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
         if norm not in NORMS:
@@ -121,6 +181,7 @@ class ResNet(nn.Module):
                 nn.ReLU(),
                 nn.MaxPool2d(3, 2, 1),
             )
+        options = {"selective_kernel": True} if selective_kernel else {}
         stages = []
         channels_in = width
         for index, num_blocks in enumerate(layers):
@@ -128,7 +189,8 @@ class ResNet(nn.Module):
             stride = 1 if index == 0 else 2
             blocks = []
             for block_index in range(num_blocks):
-                blocks.append(block(channels_in, channels, stride if block_index == 0 else 1, norm))
+                block_stride = stride if block_index == 0 else 1
+                blocks.append(block(channels_in, channels, block_stride, norm, **options))
                 channels_in = channels * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
