@@ -165,3 +165,15 @@ def test_every_method_recipe_builds_its_method(name: str) -> None:
     if name == "simclr-v2":  # SimCLRv2's bigger, wider encoder and 3-layer head
         assert model.encoder == "resnet50" and model.width_multiplier == 2
         assert len(method.projection_head.layers) == 3
+
+
+@pytest.mark.parametrize(
+    "verb", ["run", "pretrain", "eval", "semisup", "show-augment", "embed", "drlim-map"]
+)
+def test_every_verb_prints_its_help(verb: str, capsys) -> None:
+    """--help lists every override with its default (a "1%" default once broke argparse)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--eval.label_fractions" in out and "'1%'" in out

@@ -305,6 +305,11 @@ def config_from_dict(document: dict[str, Any]) -> RunConfig:
     return config
 
 
+def _help_default(value: Any) -> str:
+    """ "default: <value>", with argparse's % escaped (label fractions hold "1%")."""
+    return f"default: {value!r}".replace("%", "%%")
+
+
 def add_override_arguments(parser: argparse.ArgumentParser) -> None:
     """One `--section.field VALUE` flag per config field (values parsed as YAML scalars)."""
     group = parser.add_argument_group("config overrides (any field of the recipe)")
@@ -319,7 +324,7 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
                     dest=f"override:{section.name}.{sub.name}",
                     default=None,
                     metavar="V",
-                    help=f"default: {getattr(value, sub.name)!r}",
+                    help=_help_default(getattr(value, sub.name)),
                 )
         else:
             group.add_argument(
@@ -327,7 +332,7 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
                 dest=f"override:{section.name}",
                 default=None,
                 metavar="V",
-                help=f"default: {value!r}",
+                help=_help_default(value),
             )
 
 
