@@ -73,6 +73,16 @@ class EvalConfig:
         for text in self.label_fractions:
             _label_budget(text)  # a SelfsupError naming the bad budget
 
+    def linear_settings(self) -> dict[str, Any]:
+        """The keyword arguments of `linear_probe` this config sets."""
+        return {
+            "epochs": self.linear_epochs,
+            "lr": self.linear_lr,
+            "weight_decay": self.linear_weight_decay,
+            "batch_size": self.linear_batch_size,
+            "seed": self.seed,
+        }
+
     def finetune_settings(self) -> dict[str, Any]:
         """The fine-tuning keyword arguments of `fit_classifier` / `finetune` this config sets."""
         return {
@@ -201,12 +211,8 @@ def evaluate(
                 test_features,
                 test.labels,
                 num_classes,
-                epochs=config.linear_epochs,
-                lr=config.linear_lr,
-                weight_decay=config.linear_weight_decay,
-                batch_size=config.linear_batch_size,
-                seed=config.seed,
                 device=device,
+                **config.linear_settings(),
             ),
         )
 

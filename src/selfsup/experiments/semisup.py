@@ -299,12 +299,8 @@ def _baselines(
         test_features,
         stages.test_set.labels,
         stages.num_classes,
-        epochs=evaluation.linear_epochs,
-        lr=evaluation.linear_lr,
-        weight_decay=evaluation.linear_weight_decay,
-        batch_size=evaluation.linear_batch_size,
-        seed=evaluation.seed,
         device=stages.device,
+        **evaluation.linear_settings(),
     )
     parameters = parameter_count(stages.encoder) + (labelled_features.shape[1] + 1) * (
         stages.num_classes
