@@ -10,6 +10,7 @@ from selfsup.eval.features import (
 )
 from selfsup.eval.finetune import (
     classifier_accuracy,
+    count_classes,
     finetune,
     fit_classifier,
     random_crop_flip,
@@ -26,6 +27,7 @@ __all__ = [
     "EvalConfig",
     "Preprocess",
     "classifier_accuracy",
+    "count_classes",
     "distill",
     "eval_mode",
     "evaluate",

@@ -85,13 +85,13 @@ def distill(
     model = copy.deepcopy(student).to(device).requires_grad_(True)
     generator = torch.Generator().manual_seed(seed)
     unlabeled = images.to(device)
-    labelled_indices = IndexStream(len(labelled) if labelled is not None else 1, generator)
+    labelled_indices = IndexStream(len(labelled), generator) if labelled is not None else None
 
     def augmented(batch: Tensor) -> Tensor:
         return preprocess(random_crop_flip(batch, padding, generator) if augment else batch)
 
     def labelled_batch() -> tuple[Tensor, Tensor]:
-        assert labelled is not None and labelled.labels is not None
+        assert labelled is not None and labelled.labels is not None and labelled_indices
         chosen = labelled_indices.take(min(batch_size, len(labelled)))
         return augmented(labelled.images[chosen].to(device)), labelled.labels[chosen].to(device)
 

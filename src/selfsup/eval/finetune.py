@@ -74,7 +74,7 @@ def random_crop_flip(images: Tensor, padding: int, generator: torch.Generator) -
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
-def _num_classes(*datasets: ImageDataset) -> int:
+def count_classes(*datasets: ImageDataset) -> int:
     """The first dataset's `num_classes`, else the largest label of all of them + 1."""
     if datasets[0].num_classes:
         return datasets[0].num_classes
@@ -215,7 +215,7 @@ def fit_classifier(
             f"{min_steps}"
         )
     preprocess = preprocess or make_preprocess()
-    num_classes = num_classes or _num_classes(train)
+    num_classes = num_classes or count_classes(train)
     batch_size = min(batch_size, len(train))
     total_steps = max(epochs * math.ceil(len(train) / batch_size), min_steps)
     padding = augment_padding(train.images)
@@ -272,7 +272,7 @@ def finetune(
     _check_labelled(train, test)
     if len(test) == 0:
         raise SelfsupError("fine-tuning needs at least one train and one test image")
-    num_classes = num_classes or _num_classes(train, test)
+    num_classes = num_classes or count_classes(train, test)
     model = fit_classifier(encoder, train, preprocess, num_classes, device=device, **settings)
     return classifier_accuracy(model, test, preprocess, device=device)
 

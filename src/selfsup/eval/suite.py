@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from selfsup.data.base import ImageDataset
 from selfsup.eval.features import Preprocess, extract_features
-from selfsup.eval.finetune import _check_labelled, _num_classes, finetune, seeded
+from selfsup.eval.finetune import _check_labelled, count_classes, finetune, seeded
 from selfsup.eval.knn import knn_accuracy
 from selfsup.eval.linear import linear_probe
 
@@ -153,7 +153,7 @@ def evaluate(
     """
     config = config or EvalConfig()
     _check_labelled(train, test)
-    num_classes = _num_classes(train, test)
+    num_classes = count_classes(train, test)
     subsets = {text: _label_subset(train, text, config.seed) for text in config.label_fractions}
     knn_name = f"kNN (k={config.k})"
     rows: list[dict[str, Any]] = []

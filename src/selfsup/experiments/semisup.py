@@ -30,6 +30,7 @@ from selfsup.errors import SelfsupError
 from selfsup.eval import (
     Preprocess,
     classifier_accuracy,
+    count_classes,
     distill,
     extract_features,
     fit_classifier,
@@ -219,7 +220,6 @@ def semisup(
     for dataset in (train_set, test_set):
         if dataset.labels is None or not (dataset.labels >= 0).any():
             raise SelfsupError(f"{dataset.name} has no labels: semisup needs a labelled fraction")
-    labels = torch.cat([train_set.labels, test_set.labels])  # type: ignore[list-item]
     stages = _Stages(
         config=config,
         resume=resume,
@@ -231,7 +231,7 @@ def semisup(
         test_set=test_set,
         preprocess=make_preprocess(architecture["mean"], architecture["std"]),
         device=resolve_device(config.train.device),
-        num_classes=train_set.num_classes or int(labels.max()) + 1,
+        num_classes=count_classes(train_set, test_set),
     )
 
     def features(images: Tensor) -> Tensor:
