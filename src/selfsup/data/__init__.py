@@ -1,20 +1,26 @@
-"""Datasets as uint8 tensors: loaders, the IDX reader and class-balanced label subsets."""
+"""Datasets as uint8 tensors (loaders, IDX files, label subsets) or streamed from image files."""
 
 from selfsup.data.base import ImageDataset
-from selfsup.data.datasets import DATASETS, load_dataset
+from selfsup.data.datasets import DATASETS, load_dataset, open_stream
 from selfsup.data.folder import FolderReport, load_folder
 from selfsup.data.idx import read_idx
 from selfsup.data.neighbours import pixel_neighbours
 from selfsup.data.sampling import label_fraction_indices, parse_label_fraction
+from selfsup.data.stream import ImageFiles, TarShards, sample_stats, write_shards
 
 __all__ = [
     "DATASETS",
     "FolderReport",
     "ImageDataset",
+    "ImageFiles",
+    "TarShards",
     "label_fraction_indices",
     "load_dataset",
     "load_folder",
+    "open_stream",
     "parse_label_fraction",
     "pixel_neighbours",
     "read_idx",
+    "sample_stats",
+    "write_shards",
 ]

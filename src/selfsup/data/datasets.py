@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.data.base import ImageDataset
-from selfsup.data.folder import load_folder_split
+from selfsup.data.folder import _class_folders, load_folder_split
 from selfsup.data.idx import read_idx
+from selfsup.data.stream import ImageFiles, TarShards
 from selfsup.data.synthetic import make_synthetic
 from selfsup.errors import SelfsupError
 
@@ -28,8 +29,10 @@ DATASETS: tuple[str, ...] = (
     "stl10",
     "digits",
     "folder",
+    "shards",
     "synthetic",
 )
+STREAMABLE: tuple[str, ...] = ("folder", "shards")
 
 SPLITS: dict[str, tuple[str, ...]] = {name: ("train", "test") for name in DATASETS}
 SPLITS["stl10"] = ("train", "test", "unlabeled", "train+unlabeled")
@@ -289,6 +292,10 @@ def load_dataset(
         raise SelfsupError(f"image_size must be a positive integer, got {image_size}")
     if key == "folder":
         return load_folder_split(split, data_dir, image_size)
+    if key == "shards":
+        stream = open_stream("shards", split, data_dir, image_size)
+        images = torch.stack([stream[index] for index in range(len(stream))])
+        return ImageDataset(images, stream.labels, list(stream.classes), "shards")
     if key == "synthetic":
         # 2 * seed + split gives train and test disjoint, reproducible random streams.
         split_seed = 2 * seed + (split == "test")
@@ -304,3 +311,30 @@ def load_dataset(
     if image_size is not None:
         dataset.images = resize_images(dataset.images, image_size)
     return dataset
+
+
+def open_stream(
+    name: str, split: str, data_dir: str | None, image_size: int | None = None
+) -> ImageFiles | TarShards:
+    """A split of an image folder or of tar shards, decoded item by item (for DataLoader
+    workers) instead of loaded into memory: `DIR/train` and `DIR/test` when both exist, else
+    `DIR` itself for the training split. Images are `image_size` (default 64) pixels square."""
+    key = name.strip().lower()
+    if key not in STREAMABLE:
+        raise SelfsupError(
+            f"dataset {name!r} is held in memory; streaming is for {' and '.join(STREAMABLE)}"
+        )
+    if data_dir is None:
+        raise SelfsupError(f"the {key} dataset needs --data.data_dir DIR")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise SelfsupError(f"{root} does not exist; point --data.data_dir at a folder")
+    has_splits = (root / "train").is_dir() and (root / "test").is_dir()
+    if split != "train" and not has_splits:
+        raise SelfsupError(f"{root} has no {split} split; make {root}/train and {root}/{split}")
+    size = 64 if image_size is None else image_size
+    folder = root / split if has_splits else root
+    if key == "shards":
+        return TarShards(folder, size)
+    classes = (_class_folders(root / "train") or None) if has_splits and split != "train" else None
+    return ImageFiles(folder, size, classes=classes)

@@ -6,6 +6,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".ppm",
     ".pgm",
 )
+# PIL modes of single-channel sources; converted to RGB they have three equal channels.
+GRAYSCALE_MODES: tuple[str, ...] = ("1", "L", "LA", "I", "I;16", "F")
 
 
 @dataclass
@@ -60,18 +63,19 @@ def _class_folders(root: Path) -> list[str]:
     )
 
 
-def _decode(path: Path, size: int) -> tuple[np.ndarray, bool]:
+def _decode(source: Path | BinaryIO, size: int) -> tuple[np.ndarray, bool]:
     """One image as uint8 (size, size, 3): shorter side resized to `size`, then centre-cropped.
 
+    `source` is a path or a binary file object (e.g. `io.BytesIO` of a tar member).
     Returns the array and whether the source was grayscale.
     """
     from PIL import Image
 
-    with Image.open(path) as image:
+    with Image.open(source) as image:
         if image.format == "JPEG":
             image.draft(image.mode, (size, size))  # decode at reduced scale: much faster
         image.load()
-        grayscale = image.mode in ("1", "L", "LA", "I", "I;16", "F")
+        grayscale = image.mode in GRAYSCALE_MODES
         image = image.convert("RGB")
     width, height = image.size
     scale = size / min(width, height)
@@ -80,6 +84,65 @@ def _decode(path: Path, size: int) -> tuple[np.ndarray, bool]:
     left, top = (new_size[0] - size) // 2, (new_size[1] - size) // 2
     image = image.crop((left, top, left + size, top + size))
     return np.asarray(image, dtype=np.uint8), grayscale
+
+
+@dataclass
+class FolderListing:
+    """Every file `load_folder` looks at, in order, and which of them are images to use.
+
+    Attributes:
+        files: all visible files considered (recursively when labelled, else only `root`'s own).
+        labels: class index per file, -1 where it has none.
+        usable: whether the file has an image extension (and, when labelled, a known class).
+        classes: class names, index = label; [] when unlabelled.
+        labelled: whether sub-folders of `root` hold images (and so name the classes).
+    """
+
+    files: list[Path]
+    labels: list[int]
+    usable: list[bool]
+    classes: list[str]
+    labelled: bool
+
+    def images(self) -> tuple[list[Path], list[int]]:
+        """The usable files and their labels."""
+        keep = [i for i, usable in enumerate(self.usable) if usable]
+        return [self.files[i] for i in keep], [self.labels[i] for i in keep]
+
+
+def _list_folder(root: Path, classes: list[str] | None = None) -> FolderListing:
+    """List `root` the way `load_folder` reads it, without opening any image.
+
+    Shared with the streaming datasets (`selfsup.data.stream`) so that both see the same
+    files, in the same order, with the same labels.
+
+    Raises:
+        SelfsupError: `root` is missing, or has a class folder not in `classes`.
+    """
+    if not root.is_dir():
+        raise SelfsupError(f"image folder {root} does not exist; point --data.data_dir at a folder")
+    found_classes = _class_folders(root)
+    labelled = bool(found_classes)
+    if labelled and classes is not None:
+        unknown = sorted(set(found_classes) - set(classes))
+        if unknown:
+            raise SelfsupError(
+                f"{root} has class folders {unknown} that are not among the classes {classes}; "
+                "give the train and test splits the same class folders"
+            )
+    names = list(classes) if classes is not None else found_classes
+    index = {name: i for i, name in enumerate(names)}
+
+    files = _visible_files(root) if labelled else sorted(p for p in root.iterdir() if p.is_file())
+    if not labelled:
+        files = [p for p in files if not p.name.startswith(".")]
+    labels, usable = [], []
+    for path in files:
+        relative = path.relative_to(root)
+        label = index.get(relative.parts[0], -1) if labelled and len(relative.parts) > 1 else -1
+        labels.append(label)
+        usable.append(_is_image_name(path) and not (labelled and label < 0))
+    return FolderListing(files, labels, usable, names if labelled else [], labelled)
 
 
 def load_folder(
@@ -105,33 +168,16 @@ def load_folder(
         SelfsupError: `root` is missing, holds no readable image, or has a class not in `classes`.
     """
     root = Path(root).expanduser()
-    if not root.is_dir():
-        raise SelfsupError(f"image folder {root} does not exist; point --data.data_dir at a folder")
     if image_size < 1:
         raise SelfsupError(f"image_size must be a positive integer, got {image_size}")
-    found_classes = _class_folders(root)
-    labelled = bool(found_classes)
-    if labelled and classes is not None:
-        unknown = sorted(set(found_classes) - set(classes))
-        if unknown:
-            raise SelfsupError(
-                f"{root} has class folders {unknown} that are not among the classes {classes}; "
-                "give the train and test splits the same class folders"
-            )
-    names = list(classes) if classes is not None else found_classes
-    index = {name: i for i, name in enumerate(names)}
-
-    files = _visible_files(root) if labelled else sorted(p for p in root.iterdir() if p.is_file())
-    if not labelled:
-        files = [p for p in files if not p.name.startswith(".")]
+    listing = _list_folder(root, classes)
+    labelled = listing.labelled
     arrays: list[np.ndarray] = []
     labels: list[int] = []
     skipped: list[str] = []
     all_gray = True
-    for path in files:
-        relative = path.relative_to(root)
-        label = index.get(relative.parts[0], -1) if labelled and len(relative.parts) > 1 else -1
-        if not _is_image_name(path) or (labelled and label < 0):
+    for path, label, usable in zip(listing.files, listing.labels, listing.usable, strict=True):
+        if not usable:
             skipped.append(str(path))
             continue
         try:
@@ -144,7 +190,7 @@ def load_folder(
         arrays.append(array)
         labels.append(label)
         all_gray = all_gray and grayscale
-    report = FolderReport(found=len(files), loaded=len(arrays), skipped=skipped)
+    report = FolderReport(found=len(listing.files), loaded=len(arrays), skipped=skipped)
     if not arrays:
         extensions = "/".join(IMAGE_EXTENSIONS)
         raise SelfsupError(
@@ -155,7 +201,7 @@ def load_folder(
     if all_gray:
         images = images[:, :1]  # grayscale converted to RGB has three equal channels
     label_tensor = torch.tensor(labels, dtype=torch.int64) if labelled else None
-    dataset = ImageDataset(images.contiguous(), label_tensor, names if labelled else [], "folder")
+    dataset = ImageDataset(images.contiguous(), label_tensor, listing.classes, "folder")
     return dataset, report
 
 
