@@ -1,4 +1,4 @@
-"""`selfsup <verb>`: pretrain, eval, run (both), semisup, show-augment, embed, drlim-map.
+"""`selfsup <verb>`: pretrain, eval, run (both), semisup, show-augment, embed, drlim-map, shards.
 
 Every verb takes `--config RECIPE` (a YAML path or a bundled recipe name) and any
 `--section.field VALUE` override. User mistakes print one line and exit with status 2.
@@ -119,6 +119,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     drlim.add_argument("--out", default="drlim-map.png", help="output PNG path")
     drlim.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    shards = verbs.add_parser(
+        "shards",
+        help="pack an image folder into tar shards (webdataset layout) for --data.dataset shards",
+        description="pack an image folder into tar shards (webdataset layout: KEY.png + "
+        "KEY.cls per image) that `--data.dataset shards --data.data_dir OUT` trains from",
+    )
+    shards.add_argument("folder", help="image folder (labels from sub-folders, as for folder)")
+    shards.add_argument("out", help="output folder for shard-000000.tar, ...")
+    shards.add_argument("--images-per-shard", type=int, default=10_000)
+    shards.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="store images resized and centre-cropped to this side (default: the files as is)",
+    )
     embed = verb("embed", "export the encoder's embeddings of a split to .npz")
     embed.add_argument("--split", default="test")
     embed.add_argument(
@@ -130,8 +145,16 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    if args.verb == "shards":
+        from selfsup.data import write_shards
+
+        written = write_shards(args.folder, args.out, args.images_per_shard, args.image_size)
+        print(f"wrote {len(written)} shards to {args.out}")
+        return 0
+
     from selfsup import pipeline
     from selfsup.config import load_config, overrides_from_args
+    from selfsup.dist.launch import is_main_process, launched_by_torchrun
     from selfsup.eval import format_table
 
     overrides = overrides_from_args(args)
@@ -139,9 +162,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.config is None and args.method is None:
         recipe = {"drlim-map": DRLIM_MAP_RECIPE, "semisup": SEMISUP_RECIPE}.get(args.verb, recipe)
     config = load_config(recipe_path(recipe), overrides)
+    if launched_by_torchrun() and args.verb not in ("run", "pretrain"):
+        raise SelfsupError(
+            f"`selfsup {args.verb}` runs in one process; only pretrain and run are distributed "
+            "(run it without torchrun)"
+        )
     if args.verb in ("run", "pretrain"):
         config = pipeline.prepare_run_dir(config, args.resume, overrides)
         run_dir = pipeline.pretrain(config, resume=args.resume)
+        if not is_main_process():  # rank 0 reports and evaluates
+            return 0
         print(f"pre-training done: encoder saved to {run_dir / 'encoder.safetensors'}")
         if args.verb == "pretrain":
             return 0
@@ -214,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        from selfsup.dist.launch import shutdown
+
+        shutdown()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ class DataConfig:
     download: bool = False
     image_size: int | None = None
     train_subset: int | None = None  # a seeded random subset of the training set, for quick runs
+    stream: bool = False  # folder/shards: decode in DataLoader workers instead of in memory
 
 
 @dataclass
@@ -101,7 +102,18 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """How the loop runs."""
+    """How the loop runs.
+
+    Attributes:
+        batch_size: the global batch, shared among processes when run with torchrun.
+        precision: "auto" (bf16 autocast on CUDA, fp32 elsewhere), "bf16" or "fp32".
+        compile: torch.compile the training step's model (nn.Module.compile, in place).
+        sync_batchnorm: with several processes, batch norm uses the global batch's statistics
+            (SimCLR's global BN: torch's SyncBatchNorm on CUDA, selfsup's on CPU/gloo).
+        data_on_device: keep the uint8 training set on the device; false keeps it in pinned
+            host memory and copies each batch asynchronously, one step ahead.
+        workers: DataLoader processes decoding images for streamed datasets (folders, shards).
+    """
 
     epochs: int = 100
     batch_size: int = 256
@@ -112,6 +124,10 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True
     channels_last: bool = True
+    compile: bool = False
+    sync_batchnorm: bool = True
+    data_on_device: bool = True
+    workers: int = 4
 
 
 @dataclass

@@ -17,7 +17,15 @@ from selfsup.config import (
     config_from_dict,
     save_config,
 )
-from selfsup.data import ImageDataset, load_dataset
+from selfsup.data import (
+    ImageDataset,
+    ImageFiles,
+    TarShards,
+    load_dataset,
+    open_stream,
+    sample_stats,
+)
+from selfsup.dist.launch import barrier, init_from_env, is_main_process
 from selfsup.errors import SelfsupError
 from selfsup.eval import evaluate, extract_features, make_preprocess, write_results
 from selfsup.methods import build_method, build_views
@@ -51,10 +59,26 @@ def load_split(config: RunConfig, split: str) -> ImageDataset:
     return dataset
 
 
-def encoder_architecture(config: RunConfig, dataset: ImageDataset) -> dict[str, Any]:
+def training_images(config: RunConfig) -> ImageDataset | ImageFiles | TarShards:
+    """The pre-training images: the in-memory training split, or with `data.stream` (always
+    for shards) a dataset that decodes each image when the loop's DataLoader workers ask."""
+    data = config.data
+    if not (data.stream or data.dataset == "shards"):
+        return load_split(config, "train")
+    if data.train_subset:
+        raise SelfsupError("data.train_subset applies to in-memory datasets; drop it to stream")
+    return open_stream(data.dataset, "train", data.data_dir, data.image_size)
+
+
+def encoder_architecture(
+    config: RunConfig, dataset: ImageDataset | ImageFiles | TarShards
+) -> dict[str, Any]:
     """What `encoder.json` records: how to rebuild the encoder and how to feed it."""
     model = config.model
-    mean, std = dataset_stats(dataset.images)
+    if isinstance(dataset, ImageDataset):
+        mean, std = dataset_stats(dataset.images)
+    else:  # streamed: estimated from a seeded sample rather than by reading everything
+        mean, std = sample_stats(dataset, seed=config.train.seed)
     std = [max(value, 1e-2) for value in std]  # a constant channel must not divide by zero
     return {
         "name": model.encoder,
@@ -70,7 +94,7 @@ def encoder_architecture(config: RunConfig, dataset: ImageDataset) -> dict[str, 
         "mean": mean,
         "std": std,
         "image_size": dataset.image_size,
-        "dataset": dataset.name,
+        "dataset": getattr(dataset, "name", "") or config.data.dataset,
     }
 
 
@@ -120,28 +144,39 @@ def prepare_run_dir(
 
 
 def pretrain(config: RunConfig, resume: bool = False) -> Path:
-    """Self-supervised pre-training into `config.run_dir`; returns the run directory."""
+    """Self-supervised pre-training into `config.run_dir`; returns the run directory.
+
+    Under torchrun every process calls this; rank 0 alone writes the run directory's files.
+    """
     run_dir = Path(config.run_dir)
-    dataset = load_split(config, "train")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml", extra=run_metadata())
+    init_from_env(resolve_device(config.train.device))
+    main_process = is_main_process()
+    dataset = training_images(config)
+    streamed = not isinstance(dataset, ImageDataset)
+    images = dataset if streamed else dataset.images
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml", extra=run_metadata())
     augment = ViewAugment(config.augment)
     architecture = encoder_architecture(config, dataset)
-    if not resume:
-        preview = dataset.images[: min(8, len(dataset))]
+    if not resume and main_process:
+        first = range(min(8, len(dataset)))
+        preview = torch.stack([dataset[i] for i in first]) if streamed else images[first]
         save_view_grid(
             preview, augment, run_dir / "views.png", generator=torch.Generator().manual_seed(0)
         )
-    torch.manual_seed(config.train.seed)
+    torch.manual_seed(config.train.seed)  # the same initial weights in every process
     encoder = build_encoder(architecture["name"], **architecture["kwargs"])
     method = build_method(encoder, config)
-    make_views = build_views(config, dataset.images, architecture["mean"], architecture["std"])
-    summary = train(method, dataset.images, make_views, config, run_dir, resume=resume)
-    save_encoder(method.encoder, architecture, run_dir)
-    if isinstance(getattr(method, "projection_head", None), ProjectionHead):
-        save_head(method.projection_head, run_dir)  # SimCLRv2 fine-tunes from its middle
-    plot_metrics(run_dir / "metrics.jsonl", run_dir / "loss.png")
-    (run_dir / "train_summary.json").write_text(json.dumps(summary.__dict__, indent=2))
+    make_views = build_views(config, images, architecture["mean"], architecture["std"])
+    summary = train(method, images, make_views, config, run_dir, resume=resume)
+    if main_process:
+        save_encoder(method.encoder, architecture, run_dir)
+        if isinstance(getattr(method, "projection_head", None), ProjectionHead):
+            save_head(method.projection_head, run_dir)  # SimCLRv2 fine-tunes from its middle
+        plot_metrics(run_dir / "metrics.jsonl", run_dir / "loss.png")
+        (run_dir / "train_summary.json").write_text(json.dumps(summary.__dict__, indent=2))
+    barrier()  # the run directory is complete when any process returns
     return run_dir
 
 

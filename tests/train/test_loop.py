@@ -43,18 +43,37 @@ def _fresh_method(config) -> nn.Module:
     return build_method(encoder, config)
 
 
-def _train_fresh(run_dir, epochs: int, resume: bool = False, **overrides) -> nn.Module:
-    """Build the method from scratch (as a new process would) and train it into `run_dir`."""
+class _Killed(Exception):
+    """Stands for the process dying mid-run."""
+
+
+def _train_fresh(
+    run_dir, epochs: int, resume: bool = False, killed_after: int | None = None, **overrides
+) -> nn.Module:
+    """Build the method from scratch (as a new process would) and train it into `run_dir`;
+    with `killed_after`, the run dies when it asks for that many plus one batches of views."""
     config = _config(run_dir, epochs, **overrides)
     method = _fresh_method(config)
     make_views = AugmentedViews.from_config(config.augment, 2, MEAN, STD)
-    train(method, _images(), make_views, config, run_dir, resume=resume)
+    calls = 0
+
+    def views_until_killed(batch, indices, draws):
+        nonlocal calls
+        calls += 1
+        if killed_after is not None and calls > killed_after:
+            raise _Killed
+        return make_views(batch, indices, draws)
+
+    try:
+        train(method, _images(), views_until_killed, config, run_dir, resume=resume)
+    except _Killed:
+        assert killed_after is not None
     return method
 
 
 def test_resume_gives_identical_weights(tmp_path) -> None:
     straight = _train_fresh(tmp_path / "straight", epochs=2)
-    _train_fresh(tmp_path / "resumed", epochs=1)  # then the process is "killed"
+    _train_fresh(tmp_path / "resumed", epochs=2, killed_after=4)  # dies in epoch 2 (3 steps each)
     second = _train_fresh(tmp_path / "resumed", epochs=2, resume=True)
     expected, resumed = straight.state_dict(), second.state_dict()
     assert expected.keys() == resumed.keys()
@@ -103,3 +122,14 @@ def test_checkpoint_from_other_architecture_is_refused(tmp_path) -> None:
     with pytest.raises(SelfsupError, match="different architecture"):
         _train_fresh(tmp_path, epochs=2, resume=True, **{"model.base_width": 8})
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epoch"] == 1
+
+
+def test_compiled_step_trains_like_the_eager_one(tmp_path, one_thread) -> None:
+    """`train.compile` changes how the step runs, not what it computes (float tolerance), and
+    keeps the state_dict keys, so checkpoints and exported encoders are unchanged."""
+    eager = _train_fresh(tmp_path / "eager", epochs=1)
+    compiled = _train_fresh(tmp_path / "compiled", epochs=1, **{"train.compile": True})
+    assert compiled.state_dict().keys() == eager.state_dict().keys()
+    for name, value in eager.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(compiled.state_dict()[name], value, rtol=1e-3, atol=1e-4), name

@@ -8,6 +8,7 @@ from selfsup.augment.grid import save_view_grid
 from selfsup.augment.makers import AugmentedViews, ViewMaker
 from selfsup.augment.pairs import NeighbourPairs
 from selfsup.augment.patches import PatchViews
+from selfsup.augment.random import ShardedDraws
 from selfsup.augment.views import (
     ViewAugment,
     ViewConfig,
@@ -34,6 +35,7 @@ __all__ = [
     "AugmentedViews",
     "NeighbourPairs",
     "PatchViews",
+    "ShardedDraws",
     "ViewAugment",
     "ViewConfig",
     "ViewMaker",

@@ -11,18 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import torch
 from torch import Tensor
 
+from selfsup.augment.random import Draws
 from selfsup.augment.views import ViewAugment, ViewConfig, normalize
 
 
 class ViewMaker(Protocol):
     """Turns a batch into the list of tensors a method's `forward(views)` takes."""
 
-    def __call__(
-        self, batch: Tensor, indices: Tensor, generator: torch.Generator | None = None
-    ) -> list[Tensor]:
+    def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
         """`batch`: (B, C, H, W) uint8 images on the device; `indices`: their rows in the
         dataset (CPU long tensor), for makers that look up related images."""
         ...
@@ -51,9 +49,7 @@ class AugmentedViews:
         """`n_views` views of the recipe, odd views taking its `second_*` probabilities."""
         return cls([ViewAugment(config.for_view(index)) for index in range(n_views)], mean, std)
 
-    def __call__(
-        self, batch: Tensor, indices: Tensor, generator: torch.Generator | None = None
-    ) -> list[Tensor]:
+    def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
         return [
             normalize(augment(batch, generator), self.mean, self.std) for augment in self.augments
         ]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from selfsup.augment.random import Draws, integers
 from selfsup.augment.views import ViewAugment, normalize
 
 
@@ -66,18 +67,16 @@ class NeighbourPairs:
         self.mean, self.std = list(mean), list(std)
         self.augment = augment
 
-    def _to_input(self, images: Tensor, generator: torch.Generator | None) -> Tensor:
+    def _to_input(self, images: Tensor, generator: Draws) -> Tensor:
         if self.augment is None:
             return normalize(images.float().div_(255.0), self.mean, self.std)
         return normalize(self.augment(images, generator), self.mean, self.std)
 
-    def __call__(
-        self, batch: Tensor, indices: Tensor, generator: torch.Generator | None = None
-    ) -> list[Tensor]:
+    def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
         if self.images.device != batch.device:
             self.images = self.images.to(batch.device)
         indices = indices.cpu()
-        column = torch.randint(self.neighbours.shape[1], (len(indices),), generator=generator)
+        column = integers(self.neighbours.shape[1], (len(indices),), generator)
         partners = self.neighbours[indices, column]  # B, each uniform over its row's k
         partner_images = self.images[partners.to(batch.device)]
         return [self._to_input(batch, generator), self._to_input(partner_images, generator)]

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import torch
 from torch import Tensor
 
+from selfsup.augment.random import Draws
 from selfsup.augment.views import ViewAugment, ViewConfig, normalize
 from selfsup.models.patches import check_patch_geometry, cut_grid
 
@@ -79,9 +79,7 @@ class PatchViews:
             )
         return cls(ViewAugment(replace(config, size=patch_size)), patch_size, stride, mean, std)
 
-    def __call__(
-        self, batch: Tensor, indices: Tensor, generator: torch.Generator | None = None
-    ) -> list[Tensor]:
+    def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
         patches = cut_grid(batch, self.patch_size, self.stride)  # B x rows x cols x C x p x p
         images, rows, cols = patches.shape[:3]
         flat = patches.reshape(images * rows * cols, *patches.shape[3:])  # one image per patch

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.augment.random import Draws, uniform
+
 # ITU-R 601 luma, the weights torchvision and PIL use for grayscale.
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 # Candidate (scale, ratio) pairs drawn per sample before falling back to a center crop; the
@@ -290,7 +292,7 @@ def sample_crop_boxes(
     width: int,
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    generator: torch.Generator | None = None,
+    generator: Draws = None,
 ) -> Tensor:
     """Draw RandomResizedCrop boxes for a batch at once, on the CPU generator.
 
@@ -305,15 +307,15 @@ def sample_crop_boxes(
         width: image width W.
         scale: range of the crop area as a fraction of H * W.
         ratio: range of the crop aspect ratio (width / height).
-        generator: CPU generator; None uses torch's default CPU generator.
+        generator: CPU generator (or `ShardedDraws`); None uses torch's default CPU generator.
 
     Returns:
         (B, 4) float32 CPU tensor of integer-valued (top, left, height, width).
     """
     shape = (batch_size, _CROP_TRIES)
-    area = height * width * (scale[0] + (scale[1] - scale[0]) * _rand(shape, generator))
+    area = height * width * (scale[0] + (scale[1] - scale[0]) * uniform(shape, generator))
     log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
-    aspect = torch.exp(log_lo + (log_hi - log_lo) * _rand(shape, generator))
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * uniform(shape, generator))
     cand_w = torch.sqrt(area * aspect).round()
     cand_h = torch.sqrt(area / aspect).round()
     fits = (cand_w > 0) & (cand_w <= width) & (cand_h > 0) & (cand_h <= height)
@@ -332,17 +334,13 @@ def sample_crop_boxes(
     box_w = torch.where(any_fit, box_w, torch.full_like(box_w, fallback_w))
     box_h = torch.where(any_fit, box_h, torch.full_like(box_h, fallback_h))
 
-    offsets = _rand((batch_size, 2), generator)
+    offsets = uniform((batch_size, 2), generator)
     top = torch.minimum((offsets[:, 0] * (height - box_h + 1)).floor(), height - box_h)
     left = torch.minimum((offsets[:, 1] * (width - box_w + 1)).floor(), width - box_w)
     # The fallback is centered, as in torchvision.
     top = torch.where(any_fit, top, ((height - box_h) / 2).round())
     left = torch.where(any_fit, left, ((width - box_w) / 2).round())
     return torch.stack([top, left, box_h, box_w], 1)
-
-
-def _rand(shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
-    return torch.rand(shape, generator=generator, device="cpu")
 
 
 # --------------------------------------------------------------------------- colour ops
@@ -608,7 +606,7 @@ class ViewAugment(torch.nn.Module):
         batch_size: int,
         height: int,
         width: int,
-        generator: torch.Generator | None = None,
+        generator: Draws = None,
     ) -> ViewParams:
         """Draw one batch of view parameters on the CPU (same draws whatever the config's p's).
 
@@ -616,12 +614,12 @@ class ViewAugment(torch.nn.Module):
             batch_size: number of samples B.
             height: input image height.
             width: input image width.
-            generator: CPU generator; None uses torch's default CPU generator.
+            generator: CPU generator (or `ShardedDraws`); None uses torch's default CPU generator.
 
         Returns:
             CPU `ViewParams` with B rows.
         """
-        if generator is not None and generator.device.type != "cpu":
+        if isinstance(generator, torch.Generator) and generator.device.type != "cpu":
             raise ValueError(
                 "views draw their random numbers on the CPU so that a seed gives the same views "
                 f"on every device; pass a CPU torch.Generator, got one on {generator.device}"
@@ -630,14 +628,14 @@ class ViewAugment(torch.nn.Module):
         boxes = sample_crop_boxes(
             batch_size, height, width, cfg.crop_scale, cfg.crop_ratio, generator
         )
-        coins = _rand((batch_size, 5), generator)
+        coins = uniform((batch_size, 5), generator)
         s = cfg.jitter_strength
         lo, hi = max(0.0, 1 - 0.8 * s), 1 + 0.8 * s
-        unit = _rand((batch_size, 4), generator)
+        unit = uniform((batch_size, 4), generator)
         factors = torch.cat([lo + (hi - lo) * unit[:, :3], 0.2 * s * (2 * unit[:, 3:] - 1)], 1)
-        order = _rand((batch_size, 4), generator).argsort(1)  # a uniform random permutation
+        order = uniform((batch_size, 4), generator).argsort(1)  # a uniform random permutation
         sigma_lo, sigma_hi = cfg.blur_sigma
-        sigma = sigma_lo + (sigma_hi - sigma_lo) * _rand((batch_size,), generator)
+        sigma = sigma_lo + (sigma_hi - sigma_lo) * uniform((batch_size,), generator)
         return ViewParams(
             boxes=boxes,
             flip=coins[:, 0] < cfg.flip_p,
@@ -684,7 +682,7 @@ class ViewAugment(torch.nn.Module):
             )
         return x
 
-    def forward(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, images: Tensor, generator: Draws = None) -> Tensor:
         """One random view of each image.
 
         Args:
@@ -697,9 +695,7 @@ class ViewAugment(torch.nn.Module):
         b, _, h, w = images.shape
         return self.apply_params(images, self.sample_params(b, h, w, generator))
 
-    def views(
-        self, images: Tensor, n_views: int = 2, generator: torch.Generator | None = None
-    ) -> list[Tensor]:
+    def views(self, images: Tensor, n_views: int = 2, generator: Draws = None) -> list[Tensor]:
         """`n_views` independent random views of each image (a SimCLR pair by default)."""
         if n_views < 1:
             raise ValueError(f"n_views must be >= 1, got {n_views}")

@@ -3,7 +3,7 @@
 from selfsup.losses.barlow_twins import BarlowTwinsLoss, barlow_twins_loss
 from selfsup.losses.cpc import CPCInfoNCELoss, cpc_info_nce
 from selfsup.losses.distillation import DistillationLoss, distillation_loss
-from selfsup.losses.drlim import DrLIMLoss, drlim_margin_loss
+from selfsup.losses.drlim import DrLIMLoss, drlim_batch_loss, drlim_margin_loss
 from selfsup.losses.info_nce import InfoNCELoss, info_nce_loss
 from selfsup.losses.negative_cosine import NegativeCosineLoss, negative_cosine_loss
 from selfsup.losses.nt_xent import NTXentLoss, nt_xent_loss
@@ -19,6 +19,7 @@ __all__ = [
     "barlow_twins_loss",
     "cpc_info_nce",
     "distillation_loss",
+    "drlim_batch_loss",
     "drlim_margin_loss",
     "info_nce_loss",
     "negative_cosine_loss",

@@ -17,9 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfsup.dist.gather import gather_with_grad, rank
+
 
 def cpc_info_nce(
-    predictions: torch.Tensor, targets: torch.Tensor, step: int, temperature: float = 1.0
+    predictions: torch.Tensor,
+    targets: torch.Tensor,
+    step: int,
+    temperature: float = 1.0,
+    gather_distributed: bool = False,
 ) -> torch.Tensor:
     """InfoNCE of predictions `step` rows ahead against every patch embedding of the batch [1].
 
@@ -29,9 +35,11 @@ def cpc_info_nce(
         targets: (B, rows, cols, D) patch embeddings z; all B·rows·cols of them are candidates.
         step: k, how many rows below the context the predicted patch lies (1 <= k < rows).
         temperature: τ dividing the dot-product scores; 1 is the papers' loss.
+        gather_distributed: candidates are the patch embeddings of every process's batch
+            (W·B·rows·cols, through a gradient-carrying all-gather). Off: the local B·rows·cols.
 
     Returns:
-        The scalar loss averaged over the B·(rows − k)·cols predictions.
+        The scalar loss averaged over the B·(rows − k)·cols local predictions.
 
     >>> targets = torch.randn(2, 4, 4, 8)
     >>> cpc_info_nce(torch.randn(2, 3, 4, 8), targets, step=1).shape
@@ -53,6 +61,8 @@ def cpc_info_nce(
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     candidates = targets.reshape(batch * rows * cols, dim)  # M x D, M = B·rows·cols
+    if gather_distributed:
+        candidates = gather_with_grad(candidates)  # M·W x D
     queries = predictions.reshape(-1, dim)  # N x D, N = B·(rows − k)·cols
     # τ divides the N x D queries rather than the N x M logits: the same scores, less work.
     logits = (queries / temperature) @ candidates.T  # N x M
@@ -60,22 +70,25 @@ def cpc_info_nce(
     # The positive of prediction (b, r, c) is patch (b, r + k, c), at that flat index in M.
     flat_index = torch.arange(batch * rows * cols, device=targets.device)
     positive_index = flat_index.view(batch, rows, cols)[:, step:].reshape(-1)
+    if gather_distributed:  # this process's patches sit at rows rank·M.. of the gathered ones
+        positive_index = positive_index + rank() * batch * rows * cols
     return F.cross_entropy(logits, positive_index)
 
 
 class CPCInfoNCELoss(nn.Module):
-    """Module form of `cpc_info_nce`, holding τ.
+    """Module form of `cpc_info_nce`, holding τ and the distributed choice.
 
     >>> loss = CPCInfoNCELoss()
     >>> loss(torch.randn(2, 2, 3, 8), torch.randn(2, 4, 3, 8), step=2).shape
     torch.Size([])
     """
 
-    def __init__(self, temperature: float = 1.0) -> None:
+    def __init__(self, temperature: float = 1.0, gather_distributed: bool = False) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = temperature
+        self.gather_distributed = gather_distributed
 
     def forward(self, predictions: torch.Tensor, targets: torch.Tensor, step: int) -> torch.Tensor:
-        return cpc_info_nce(predictions, targets, step, self.temperature)
+        return cpc_info_nce(predictions, targets, step, self.temperature, self.gather_distributed)

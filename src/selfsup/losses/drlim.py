@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.dist.gather import gather_with_grad, rank
+
 
 def drlim_margin_loss(
     embeddings_a: torch.Tensor,
@@ -63,6 +65,57 @@ def drlim_margin_loss(
     similar_term = 0.5 * squared_distance
     dissimilar_term = 0.5 * (margin - distance).clamp_min(0).square()
     return torch.where(dissimilar, dissimilar_term, similar_term).mean()
+
+
+def drlim_batch_loss(
+    anchors: torch.Tensor,
+    partners: torch.Tensor,
+    margin: float = 1.0,
+    gather_distributed: bool = False,
+) -> torch.Tensor:
+    """DrLIM's loss [0] over a batch: row pairs are similar, every cross pair is dissimilar.
+
+    The loss is the mean of `drlim_margin_loss` over the B similar pairs (a_i, b_i) plus its mean
+    over the dissimilar pairs (a_i, b_j), j ≠ i: each kind is averaged on its own, so that the
+    B − 1 dissimilar pairs of an anchor do not swamp its one similar pair. Dissimilar pairs are
+    materialised as a (number of pairs) x D tensor, indexed on the device without a host sync.
+
+    Args:
+        anchors: (B, D) outputs G_W(X₁) of the anchors.
+        partners: (B, D) outputs G_W(X₂) of their similar partners.
+        margin: m in Eq. (4).
+        gather_distributed: pair each local anchor with the partners of every process's batch
+            (through a gradient-carrying all-gather), B·(W·B − 1) dissimilar pairs per process of
+            W; the similar pairs stay local. Off: the B(B − 1) local cross pairs.
+
+    Returns:
+        The scalar loss of the local anchors.
+
+    >>> drlim_batch_loss(torch.randn(4, 2), torch.randn(4, 2)).shape
+    torch.Size([])
+    """
+    if anchors.shape != partners.shape or anchors.ndim != 2:
+        raise ValueError(
+            f"expected two (B, D) tensors of equal shape, got {tuple(anchors.shape)} and "
+            f"{tuple(partners.shape)}"
+        )
+    batch = anchors.shape[0]
+    if gather_distributed:
+        all_partners, offset = gather_with_grad(partners), rank() * batch
+    else:
+        all_partners, offset = partners, 0
+    total = all_partners.shape[0]  # W·B
+    if total < 2:
+        raise ValueError(f"DrLIM needs a batch of at least 2 for dissimilar pairs, got {total}")
+    similar = torch.zeros(batch, dtype=torch.bool, device=anchors.device)
+    pull = drlim_margin_loss(anchors, partners, similar, margin)
+    # Anchor i (global index offset + i) against the total − 1 other partners, j = i + 1, ....
+    rows = torch.arange(batch, device=anchors.device).repeat_interleave(total - 1)
+    shifts = torch.arange(1, total, device=anchors.device).repeat(batch)
+    columns = (rows + shifts + offset) % total
+    dissimilar = torch.ones(len(rows), dtype=torch.bool, device=anchors.device)
+    push = drlim_margin_loss(anchors[rows], all_partners[columns], dissimilar, margin)
+    return pull + push
 
 
 class DrLIMLoss(nn.Module):

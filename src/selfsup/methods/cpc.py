@@ -78,6 +78,8 @@ class CPC(nn.Module):
         context_channels: width inside the context network's blocks.
         context_layers: residual blocks of the context network.
         temperature: τ dividing the dot-product scores (1: the papers' InfoNCE).
+        gather_distributed: the negatives are the patches of every process's batch (gathered
+            with gradients); off, of the local batch only.
 
     >>> from selfsup.models import build_encoder
     >>> cpc = CPC(build_encoder("resnet18", in_channels=1, base_width=4, norm="layer"), 8, 4)
@@ -94,6 +96,7 @@ class CPC(nn.Module):
         context_channels: int = 256,
         context_layers: int = 5,
         temperature: float = 1.0,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
         if prediction_steps < 1:
@@ -109,6 +112,7 @@ class CPC(nn.Module):
         )
         self.prediction_steps = prediction_steps
         self.temperature = temperature
+        self.gather_distributed = gather_distributed
 
     def encode(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, rows, cols, C, p, p) patches → patch vectors z and context c, (B, rows, cols, F)."""
@@ -131,5 +135,7 @@ class CPC(nn.Module):
         losses = []
         for step, predictor in enumerate(self.predictors, start=1):
             predictions = predictor(context[:, :-step])  # B x (rows − k) x cols x F
-            losses.append(cpc_info_nce(predictions, latents, step, self.temperature))
+            losses.append(
+                cpc_info_nce(predictions, latents, step, self.temperature, self.gather_distributed)
+            )
         return torch.stack(losses).mean()

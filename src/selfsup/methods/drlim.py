@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from selfsup.losses.drlim import drlim_margin_loss
+from selfsup.losses.drlim import drlim_batch_loss
 from selfsup.models.heads import ProjectionHead
 from selfsup.models.registry import feature_dim
 
@@ -26,17 +26,20 @@ class DrLIM(nn.Module):
     cross pair in the batch that happens to be a neighbour is counted dissimilar here, a
     negligible error with k = 5 neighbours among 60,000 images.
 
-    The loss is the mean over the B similar pairs plus the mean over the B(B − 1) dissimilar
-    pairs. Step 2 of the paper's algorithm visits every labelled pair; in a batch, a plain mean
-    over all B² pairs would give each similar pair B − 1 dissimilar ones, whose push term would
-    swamp the pull term, so each kind is averaged on its own. Dissimilar pairs are materialised
-    as a B(B − 1) x D tensor: cheap for the paper's low-dimensional outputs, O(B² D) memory for
-    wide ones.
+    The loss (`drlim_batch_loss`) is the mean over the B similar pairs plus the mean over the
+    B(B − 1) dissimilar pairs; with `gather_distributed`, over the B(W·B − 1) pairs of each local
+    anchor with every other partner of the W processes' batches. Step 2 of the paper's algorithm
+    visits every labelled pair; in a batch, a plain mean over all B² pairs would give each similar
+    pair B − 1 dissimilar ones, whose push term would swamp the pull term, so each kind is
+    averaged on its own. Dissimilar pairs are materialised as a B(B − 1) x D tensor: cheap for the
+    paper's low-dimensional outputs, O(B² D) memory for wide ones.
 
     Args:
         encoder: any backbone with a `feature_dim` attribute.
         head_widths: layer widths of g; the last is the output dimension (2 for a map).
         margin: m in Eq. (4).
+        gather_distributed: dissimilar partners come from every process's batch (gathered with
+            gradients); off, from the local batch only. Similar pairs are always local.
 
     >>> from selfsup.models import build_encoder
     >>> method = DrLIM(build_encoder("resnet18", in_channels=1, base_width=4), [16, 2])
@@ -45,7 +48,11 @@ class DrLIM(nn.Module):
     """
 
     def __init__(
-        self, encoder: nn.Module, head_widths: Sequence[int] = (512, 2), margin: float = 1.0
+        self,
+        encoder: nn.Module,
+        head_widths: Sequence[int] = (512, 2),
+        margin: float = 1.0,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
         if margin <= 0:
@@ -53,6 +60,7 @@ class DrLIM(nn.Module):
         self.encoder = encoder
         self.projection_head = ProjectionHead(feature_dim(encoder), head_widths)
         self.margin = margin
+        self.gather_distributed = gather_distributed
 
     def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(views) != 2:
@@ -62,12 +70,4 @@ class DrLIM(nn.Module):
             raise ValueError(f"DrLIM needs a batch of at least 2 for dissimilar pairs, got {batch}")
         outputs = self.projection_head(self.encoder(torch.cat(list(views))))  # 2B x D
         anchors, partners = outputs[:batch], outputs[batch:]
-        similar = torch.zeros(batch, dtype=torch.bool, device=outputs.device)
-        pull = drlim_margin_loss(anchors, partners, similar, self.margin)
-        # The B(B − 1) cross pairs (a_i, b_j), j ≠ i, built without a host sync.
-        rows = torch.arange(batch, device=outputs.device).repeat_interleave(batch - 1)
-        shifts = torch.arange(1, batch, device=outputs.device).repeat(batch)
-        columns = (rows + shifts) % batch
-        dissimilar = torch.ones(len(rows), dtype=torch.bool, device=outputs.device)
-        push = drlim_margin_loss(anchors[rows], partners[columns], dissimilar, self.margin)
-        return pull + push
+        return drlim_batch_loss(anchors, partners, self.margin, self.gather_distributed)

@@ -63,7 +63,12 @@ def _barlow_twins(encoder: nn.Module, config: Any) -> nn.Module:
 
 
 def _drlim(encoder: nn.Module, config: Any) -> nn.Module:
-    return DrLIM(encoder, head_widths=config.model.head_widths, margin=config.method.margin)
+    return DrLIM(
+        encoder,
+        head_widths=config.model.head_widths,
+        margin=config.method.margin,
+        gather_distributed=config.method.gather_distributed,
+    )
 
 
 def _cpc(encoder: nn.Module, config: Any) -> nn.Module:
@@ -73,6 +78,7 @@ def _cpc(encoder: nn.Module, config: Any) -> nn.Module:
         stride=config.method.patch_stride,
         prediction_steps=config.method.prediction_steps,
         temperature=config.method.temperature,
+        gather_distributed=config.method.gather_distributed,
     )
 
 
@@ -87,7 +93,10 @@ METHODS: dict[str, Callable[[nn.Module, Any], nn.Module]] = {
 
 
 def build_views(
-    config: Any, images: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+    config: Any,
+    images: torch.Tensor | torch.utils.data.Dataset,
+    mean: Sequence[float],
+    std: Sequence[float],
 ) -> ViewMaker:
     """The view maker the configured method trains on (two augmented views unless it says)."""
     method = config.method
@@ -97,6 +106,11 @@ def build_views(
         )
     if method.name == "drlim":
         if method.pairs == "neighbours":
+            if not isinstance(images, torch.Tensor):
+                raise SelfsupError(
+                    "DrLIM's neighbour pairs look images up in memory; drop --data.stream or use "
+                    "--method.pairs augment"
+                )
             # The paper's similar pairs: an image and one of its k nearest neighbours in pixels.
             return NeighbourPairs(images, pixel_neighbours(images, method.neighbours), mean, std)
         if method.pairs != "augment":

@@ -1,10 +1,11 @@
 """The one explicit training loop: it knows optimisation, not which method it runs.
 
-Per step: draw a batch of uint8 images that already live on the device, let the view maker turn
-it into normalised inputs there, `loss = method(views)`, backward, optimiser step, then
-`method.on_step_end(step, total_steps)` if the method has one (momentum targets, EMA schedules).
-Per epoch: an atomic checkpoint that `--resume` restores exactly (weights, optimiser, step, and
-the random generator that drives shuffling and views).
+Per step: draw a batch of uint8 images (kept on the device, or copied there one step ahead),
+let the view maker turn it into normalised inputs there, `loss = method(views)`, backward,
+optimiser step, then `method.on_step_end(step, total_steps)` if the method has one (momentum
+targets, EMA schedules). With several processes each runs this loop on its share of every global
+batch (see `train`). Per epoch: an atomic checkpoint that `--resume` restores exactly (weights,
+optimiser, step, and the random generator that drives shuffling and views).
 """
 
 from __future__ import annotations
@@ -20,10 +21,15 @@ import torch
 from torch import nn
 
 from selfsup.augment.makers import ViewMaker
+from selfsup.augment.random import ShardedDraws
+from selfsup.dist.batchnorm import global_batch_norm, local_batch_norm
+from selfsup.dist.gather import rank, world_size
+from selfsup.dist.launch import data_parallel, init_from_env, local_share, mean_over_processes
 from selfsup.errors import SelfsupError
 from selfsup.optim.lars import LARS
 from selfsup.optim.param_groups import param_groups
 from selfsup.optim.schedules import scaled_learning_rate, warmup_cosine
+from selfsup.train.batches import image_source
 from selfsup.train.checkpoint import load_checkpoint, load_model_state, save_atomic
 from selfsup.train.metrics import MetricsLogger
 
@@ -90,17 +96,27 @@ class TrainSummary:
 
 def train(
     method: nn.Module,
-    images: torch.Tensor,
+    images: torch.Tensor | torch.utils.data.Dataset,
     make_views: ViewMaker,
     config: Any,
     run_dir: str | Path,
     resume: bool = False,
 ) -> TrainSummary:
-    """Pre-train `method` on uint8 `images` (N, C, H, W) for `config.train.epochs` epochs.
+    """Pre-train `method` on uint8 `images` for `config.train.epochs` epochs.
+
+    With several processes (`torchrun`, see `selfsup.dist.init_from_env`) every process runs
+    this function: `train.batch_size` is the global batch, each process takes its contiguous
+    share of every step's samples from the one permutation all of them draw, the views' random
+    numbers come from the same shared generator (`ShardedDraws`), batch norm sees the global
+    batch (`train.sync_batchnorm`) and DDP averages the gradients. A run is therefore the same
+    run on any number of processes, up to floating-point sums, and resumes on a different number.
+    Rank 0 alone writes checkpoints and metrics.
 
     Args:
         method: module whose `forward(views) -> loss`; optional `on_step_end(step, total_steps)`.
-        images: the whole unlabeled training set as uint8; moved to the device once.
+        images: the whole unlabeled training set as a uint8 (N, C, H, W) tensor (kept on the
+            device unless `train.data_on_device` is false), or a map-style dataset of uint8
+            (C, H, W) images of one size, decoded in `train.workers` DataLoader workers.
         make_views: turns a uint8 batch (and its dataset indices) into the method's normalised
             inputs, on the device (e.g. `AugmentedViews.from_config(config.augment, 2, mean, std)`).
         config: a `RunConfig` (train, optim sections are read).
@@ -109,10 +125,13 @@ def train(
     """
     train_config, optim_config = config.train, config.optim
     run_dir = Path(run_dir)
-    device = resolve_device(train_config.device)
+    device = init_from_env(resolve_device(train_config.device))
+    world, this_rank = world_size(), rank()
+    main_process = this_rank == 0
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
-    batch_size = train_config.batch_size
+    batch_size = train_config.batch_size  # global: the same schedule on any number of processes
+    local_batch = local_share(batch_size)
     if batch_size > len(images):
         raise SelfsupError(
             f"batch size {batch_size} is larger than the dataset ({len(images)} images); "
@@ -122,8 +141,13 @@ def train(
     total_steps = steps_per_epoch * train_config.epochs
     warmup_steps = min(total_steps, round(optim_config.warmup_epochs * steps_per_epoch))
 
-    torch.manual_seed(train_config.seed)
+    torch.manual_seed(train_config.seed + this_rank)  # anything random outside the views
+    # Shared by every process: the sample order and the views' random numbers.
     generator = torch.Generator().manual_seed(train_config.seed)
+    draws = generator if world == 1 else ShardedDraws(generator, this_rank, world)
+    global_norm = world > 1 and train_config.sync_batchnorm
+    if global_norm:
+        global_batch_norm(method, device.type)
     method.to(device)
     memory_format = torch.channels_last if train_config.channels_last else torch.contiguous_format
     method.to(memory_format=memory_format)
@@ -140,16 +164,23 @@ def train(
         generator.set_state(state["generator"])
         start_epoch, step = state["epoch"], state["step"]
         if start_epoch >= train_config.epochs:
+            if global_norm:
+                local_batch_norm(method)
             return TrainSummary(start_epoch, step, state.get("loss", math.nan), 0.0, 0.0)
 
-    device_images = images.to(device)
-    logger = MetricsLogger(run_dir)
+    model: nn.Module = method
+    if world > 1:
+        model = data_parallel(method, device)
+    if train_config.compile:
+        model.compile()  # in place: state_dict keys and the checkpoints stay the same
+    source = image_source(images, device, train_config.data_on_device, train_config.workers)
+    logger = MetricsLogger(run_dir) if main_process else None
     on_step_end = getattr(method, "on_step_end", None)
     started = time.perf_counter()
     images_seen = 0
     final_loss = math.nan
     progress = None
-    if train_config.progress:
+    if train_config.progress and main_process:
         from tqdm.auto import tqdm
 
         progress = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True)
@@ -157,20 +188,25 @@ def train(
         for epoch in range(start_epoch, train_config.epochs):
             method.train()
             order = torch.randperm(len(images), generator=generator)
+            mine = slice(this_rank * local_batch, (this_rank + 1) * local_batch)
+            step_indices = [
+                order[index * batch_size : (index + 1) * batch_size][mine]
+                for index in range(steps_per_epoch)
+            ]
             epoch_loss = torch.zeros((), device=device)
             window_start, window_images = time.perf_counter(), 0
-            for batch_index in range(steps_per_epoch):
-                indices = order[batch_index * batch_size : (batch_index + 1) * batch_size]
-                batch = device_images[indices.to(device)]
+            for batch_index, (indices, batch) in enumerate(
+                zip(step_indices, source.batches(step_indices), strict=True)
+            ):
                 views = [
                     view.contiguous(memory_format=memory_format) if view.ndim == 4 else view
-                    for view in make_views(batch, indices, generator)
+                    for view in make_views(batch, indices, draws)
                 ]
                 lr_scale = warmup_cosine(step, total_steps, warmup_steps, 1.0, final_fraction)
                 for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
                     group["lr"] = base_lr * lr_scale
                 with autocast_context(train_config.precision, device):
-                    loss = method(views)
+                    loss = model(views)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -181,40 +217,49 @@ def train(
                 images_seen += batch_size
                 window_images += batch_size
                 if step % train_config.log_every == 0 or batch_index == steps_per_epoch - 1:
-                    loss_value = loss.item()  # the only host sync, every log_every steps
+                    # The only host sync, every log_every steps (an all-reduce with processes).
+                    loss_value = mean_over_processes(loss.detach()).item()
                     if not math.isfinite(loss_value):
                         _stop_non_finite(epoch, step, checkpoint_path)
                     rate = window_images / max(1e-9, time.perf_counter() - window_start)
                     window_start, window_images = time.perf_counter(), 0
                     lr_now = optimizer.param_groups[0]["lr"]
-                    logger.log(
-                        step, {"loss": loss_value, "lr": lr_now, "img_per_s": rate, "epoch": epoch}
-                    )
+                    if logger is not None:
+                        logger.log(
+                            step,
+                            {"loss": loss_value, "lr": lr_now, "img_per_s": rate, "epoch": epoch},
+                        )
                     if progress is not None:
                         progress.set_postfix(
                             loss=f"{loss_value:.4f}", lr=f"{lr_now:.3g}", img_s=f"{rate:.0f}"
                         )
                 if progress is not None:
                     progress.update(1)
-            final_loss = (epoch_loss / steps_per_epoch).item()
+            final_loss = (mean_over_processes(epoch_loss) / steps_per_epoch).item()
             if not math.isfinite(final_loss):
                 _stop_non_finite(epoch, step, checkpoint_path)
-            logger.log(step, {"epoch_loss": final_loss, "epoch": epoch + 1})
-            save_atomic(
-                {
-                    "method": method.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "epoch": epoch + 1,
-                    "step": step,
-                    "loss": final_loss,
-                },
-                checkpoint_path,
-            )
+            if logger is not None:
+                logger.log(step, {"epoch_loss": final_loss, "epoch": epoch + 1})
+            if main_process:
+                save_atomic(
+                    {
+                        "method": method.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(),
+                        "epoch": epoch + 1,
+                        "step": step,
+                        "loss": final_loss,
+                        "world_size": world,
+                    },
+                    checkpoint_path,
+                )
     finally:
         if progress is not None:
             progress.close()
-        logger.close()
+        if logger is not None:
+            logger.close()
+    if global_norm:
+        local_batch_norm(method)  # export and evaluation see ordinary batch norm
     seconds = time.perf_counter() - started
     return TrainSummary(
         train_config.epochs, step, final_loss, images_seen / max(seconds, 1e-9), seconds
