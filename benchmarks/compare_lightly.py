@@ -41,6 +41,7 @@ from selfsup.train import resolve_device, train
 
 # Methods lightly also implements; DrLIM and CPC run in selfsup only (lightly has neither).
 LIGHTLY_METHODS = ("simclr", "moco", "byol", "barlow_twins")
+LIBRARIES = ("random", "lightly", "selfsup", "lightly-on-selfsup-views", "selfsup-on-lightly-views")
 
 
 def _config(args: argparse.Namespace):
@@ -71,8 +72,12 @@ def _encoder(config, seed: int) -> torch.nn.Module:
     )
 
 
-def _train_selfsup(config, images: torch.Tensor, mean, std) -> torch.nn.Module:
-    method = build_method(_encoder(config, config.train.seed), config)
+def _train_selfsup(
+    config, images: torch.Tensor, mean, std, lightly_model: bool = False
+) -> torch.nn.Module:
+    """selfsup's loop, views and optimiser; with `lightly_model`, lightly's model and loss."""
+    encoder = _encoder(config, config.train.seed)
+    method = _LightlyInSelfsup(config, encoder) if lightly_model else build_method(encoder, config)
     with tempfile.TemporaryDirectory() as run_dir:
         train(method, images, build_views(config, images, mean, std), config, run_dir)
     return method.encoder
@@ -197,7 +202,38 @@ class _LightlyModel(torch.nn.Module):
         update_momentum(self.head, self.head_momentum, momentum)
 
 
-def _train_lightly(config, images: torch.Tensor, mean, std, workers: int) -> torch.nn.Module:
+class _LightlyInSelfsup(torch.nn.Module):
+    """Diagnostic: lightly's model and loss driven by selfsup's loop (a list of views in)."""
+
+    def __init__(self, config, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.encoder = _LightlyModel(config, encoder), encoder
+
+    def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
+        return self.model(*views)
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        self.model.on_step_end(step, total_steps)
+
+
+class _SelfsupInLightly(torch.nn.Module):
+    """Diagnostic: selfsup's method driven by lightly's loop (two view tensors in)."""
+
+    def __init__(self, config, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.method = build_method(encoder, config)
+
+    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> torch.Tensor:
+        return self.method([view_a, view_b])
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        self.method.on_step_end(step, total_steps)
+
+
+def _train_lightly(
+    config, images: torch.Tensor, mean, std, workers: int, selfsup_model: bool = False
+) -> torch.nn.Module:
+    """lightly's transform, loader, LARS and loop; with `selfsup_model`, selfsup's method."""
     from lightly.utils.lars import LARS
     from PIL import Image
 
@@ -225,7 +261,7 @@ def _train_lightly(config, images: torch.Tensor, mean, std, workers: int) -> tor
         pin_memory=device.type == "cuda",
     )
     encoder = _encoder(config, train_config.seed)
-    model = _LightlyModel(config, encoder).to(device)
+    model = (_SelfsupInLightly if selfsup_model else _LightlyModel)(config, encoder).to(device)
     lr = scaled_learning_rate(optim.lr, train_config.batch_size, optim.lr_scaling)
     groups = param_groups(model, optim.weight_decay)
     if optim.optimizer == "lars":
@@ -276,6 +312,12 @@ def run_one(args: argparse.Namespace) -> dict:
         encoder = _train_selfsup(config, train_set.images, mean, std)
     elif args.library == "lightly":
         encoder = _train_lightly(config, train_set.images, mean, std, args.workers)
+    elif args.library == "lightly-on-selfsup-views":
+        encoder = _train_selfsup(config, train_set.images, mean, std, lightly_model=True)
+    elif args.library == "selfsup-on-lightly-views":
+        encoder = _train_lightly(
+            config, train_set.images, mean, std, args.workers, selfsup_model=True
+        )
     else:  # random init, no training: the architecture the method exports (CPC: a patch grid)
         encoder = build_method(_encoder(config, args.seed), config).encoder
     if device.type == "cuda":
@@ -312,7 +354,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--train-subset", type=int, default=None, help="seeded subset, quick runs")
     parser.add_argument("--methods", nargs="+", default=[*LIGHTLY_METHODS, "drlim", "cpc"])
-    parser.add_argument("--libraries", nargs="+", default=["random", "lightly", "selfsup"])
+    parser.add_argument(
+        "--libraries",
+        nargs="+",
+        default=["random", "lightly", "selfsup"],
+        choices=LIBRARIES,
+        help="the two *-views rows swap the model and loss between the libraries' pipelines, "
+        "to tell augmentation and loop apart from model and loss",
+    )
     parser.add_argument("--library", help=argparse.SUPPRESS)  # set in the child process
     parser.add_argument("--method", default="simclr", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
@@ -325,7 +374,7 @@ def main() -> None:
         runs += [(method, "random") for method in ("simclr", "cpc") if method in args.methods]
     for method in args.methods:
         for library in args.libraries:
-            if library == "selfsup" or (library == "lightly" and method in LIGHTLY_METHODS):
+            if library == "selfsup" or (library != "random" and method in LIGHTLY_METHODS):
                 runs.append((method, library))
     rows = []
     for method, library in runs:
