@@ -58,7 +58,9 @@ from selfsup.train.loop import autocast_context
 from selfsup.train.metrics import read_metrics
 
 IMAGE_SIZE = 32
-LIBRARIES = ("selfsup", "lightly")
+# lightly runs first: selfsup's loop changes process-wide state that lightly's users do not get
+# (on CPU, glibc's malloc keeps freed memory: `selfsup.train.allocator`), which must not help it.
+LIBRARIES = ("lightly", "selfsup")
 
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, from the vendors' datasheets. Matched as
 # whole words against the CUDA device name, most specific first ("A10" must not match "A100",

@@ -113,6 +113,8 @@ class TrainConfig:
         data_on_device: keep the uint8 training set on the device; false keeps it in pinned
             host memory and copies each batch asynchronously, one step ahead.
         workers: DataLoader processes decoding images for streamed datasets (folders, shards).
+        keep_cpu_memory: on CPU, make glibc's malloc keep freed memory for the next step
+            instead of unmapping it (process-wide; see `selfsup.train.allocator`).
     """
 
     epochs: int = 100
@@ -128,6 +130,7 @@ class TrainConfig:
     sync_batchnorm: bool = True
     data_on_device: bool = True
     workers: int = 4
+    keep_cpu_memory: bool = True
 
 
 @dataclass

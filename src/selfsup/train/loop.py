@@ -29,6 +29,7 @@ from selfsup.errors import SelfsupError
 from selfsup.optim.lars import LARS
 from selfsup.optim.param_groups import param_groups
 from selfsup.optim.schedules import scaled_learning_rate, warmup_cosine
+from selfsup.train.allocator import keep_freed_cpu_memory
 from selfsup.train.batches import image_source
 from selfsup.train.checkpoint import load_checkpoint, load_model_state, save_atomic
 from selfsup.train.metrics import MetricsLogger
@@ -130,6 +131,8 @@ def train(
     main_process = this_rank == 0
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
+    if device.type == "cpu" and train_config.keep_cpu_memory:
+        keep_freed_cpu_memory()  # see selfsup.train.allocator: 1.7x faster steps on 2 cores
     batch_size = train_config.batch_size  # global: the same schedule on any number of processes
     local_batch = local_share(batch_size)
     if batch_size > len(images):
