@@ -230,6 +230,26 @@ class _SelfsupInLightly(torch.nn.Module):
         self.method.on_step_end(step, total_steps)
 
 
+def lightly_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    view_a: torch.Tensor,
+    view_b: torch.Tensor,
+    step: int,
+    total: int,
+    device: torch.device,
+) -> None:
+    """One step of lightly's example loop, bf16 autocast on CUDA (its "bf16-mixed")."""
+    view_a = view_a.to(device, non_blocking=True)
+    view_b = view_b.to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        loss = model(view_a, view_b)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    model.on_step_end(step, total)
+
+
 def _train_lightly(
     config, images: torch.Tensor, mean, std, workers: int, selfsup_model: bool = False
 ) -> torch.nn.Module:
@@ -272,20 +292,12 @@ def _train_lightly(
     total = steps_per_epoch * train_config.epochs
     warmup = round(optim.warmup_epochs * steps_per_epoch)
     step = 0
-    use_bf16 = device.type == "cuda"
     for _ in range(train_config.epochs):
         model.train()
         for view_a, view_b in loader:
             for group in optimizer.param_groups:
                 group["lr"] = lr * warmup_cosine(step, total, warmup, 1.0)
-            view_a = view_a.to(device, non_blocking=True)
-            view_b = view_b.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model(view_a, view_b)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            model.on_step_end(step, total)
+            lightly_step(model, optimizer, view_a, view_b, step, total, device)
             step += 1
     return encoder
 

@@ -44,7 +44,7 @@ import torch
 
 # benchmarks/ is not a package: this import works because Python puts the running script's
 # directory on sys.path.
-from compare_lightly import _lightly_transform, _LightlyModel
+from compare_lightly import _lightly_transform, _LightlyModel, lightly_step
 
 from selfsup.augment import dataset_stats
 from selfsup.cli import recipe_path
@@ -52,7 +52,7 @@ from selfsup.config import TrainConfig, apply_overrides, load_config
 from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder
 from selfsup.optim import param_groups, scaled_learning_rate, warmup_cosine
-from selfsup.pipeline import load_split
+from selfsup.pipeline import encoder_kwargs, load_split
 from selfsup.train import resolve_device, train
 from selfsup.train.loop import autocast_context
 from selfsup.train.metrics import read_metrics
@@ -144,17 +144,7 @@ def _peak_tflops(device: torch.device, override: float | None) -> float | None:
 def _encoder(config, channels: int) -> torch.nn.Module:
     """The encoder both libraries train, built as `selfsup.pipeline.pretrain` builds it."""
     torch.manual_seed(config.train.seed)
-    model = config.model
-    return build_encoder(
-        model.encoder,
-        in_channels=channels,
-        stem=model.stem,
-        base_width=model.base_width,
-        width_multiplier=model.width_multiplier,
-        zero_init_residual=model.zero_init_residual,
-        norm=model.norm,
-        selective_kernel=model.selective_kernel,
-    )
+    return build_encoder(config.model.encoder, **encoder_kwargs(config, channels))
 
 
 def _sync(device: torch.device) -> None:
@@ -254,21 +244,13 @@ def _time_lightly(config, images, mean, std, warmup: int, steps: int, workers: i
     lr = scaled_learning_rate(optim.lr, batch, optim.lr_scaling)
     optimizer = LARS(param_groups(model, optim.weight_decay), lr=lr, momentum=optim.momentum)
     warmup_lr = round(optim.warmup_epochs * (len(images) // batch))
-    use_bf16 = device.type == "cuda"
     model.train()
     seconds = []
     last = time.perf_counter()
     for step, (view_a, view_b) in enumerate(loader):
         for group in optimizer.param_groups:
             group["lr"] = lr * warmup_cosine(step, total, warmup_lr, 1.0)
-        view_a = view_a.to(device, non_blocking=True)
-        view_b = view_b.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = model(view_a, view_b)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        model.on_step_end(step, total)
+        lightly_step(model, optimizer, view_a, view_b, step, total, device)
         _sync(device)  # the counterpart of selfsup's per-step `loss.item()`
         now = time.perf_counter()
         seconds.append(now - last)  # includes waiting for the workers' next batch

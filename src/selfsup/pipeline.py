@@ -70,6 +70,20 @@ def training_images(config: RunConfig) -> ImageDataset | ImageFiles | TarShards:
     return open_stream(data.dataset, "train", data.data_dir, data.image_size)
 
 
+def encoder_kwargs(config: RunConfig, channels: int) -> dict[str, Any]:
+    """`build_encoder` keyword arguments for `config.model` and `channels`-channel images."""
+    model = config.model
+    return {
+        "in_channels": channels,
+        "stem": model.stem,
+        "base_width": model.base_width,
+        "width_multiplier": model.width_multiplier,
+        "zero_init_residual": model.zero_init_residual,
+        "norm": model.norm,
+        "selective_kernel": model.selective_kernel,
+    }
+
+
 def encoder_architecture(
     config: RunConfig, dataset: ImageDataset | ImageFiles | TarShards
 ) -> dict[str, Any]:
@@ -82,15 +96,7 @@ def encoder_architecture(
     std = [max(value, 1e-2) for value in std]  # a constant channel must not divide by zero
     return {
         "name": model.encoder,
-        "kwargs": {
-            "in_channels": dataset.channels,
-            "stem": model.stem,
-            "base_width": model.base_width,
-            "width_multiplier": model.width_multiplier,
-            "zero_init_residual": model.zero_init_residual,
-            "norm": model.norm,
-            "selective_kernel": model.selective_kernel,
-        },
+        "kwargs": encoder_kwargs(config, dataset.channels),
         "mean": mean,
         "std": std,
         "image_size": dataset.image_size,

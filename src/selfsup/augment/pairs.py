@@ -78,5 +78,5 @@ class NeighbourPairs:
         indices = indices.cpu()
         column = integers(self.neighbours.shape[1], (len(indices),), generator)
         partners = self.neighbours[indices, column]  # B, each uniform over its row's k
-        partner_images = self.images[partners.to(batch.device)]
+        partner_images = self.images[partners.to(batch.device, non_blocking=True)]
         return [self._to_input(batch, generator), self._to_input(partner_images, generator)]
