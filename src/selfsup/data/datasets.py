@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.data.base import ImageDataset
-from selfsup.data.folder import _class_folders, load_folder_split
+from selfsup.data.folder import load_folder_split, split_folder
 from selfsup.data.idx import read_idx
 from selfsup.data.stream import ImageFiles, TarShards
 from selfsup.data.synthetic import make_synthetic
@@ -317,24 +317,15 @@ def open_stream(
     name: str, split: str, data_dir: str | None, image_size: int | None = None
 ) -> ImageFiles | TarShards:
     """A split of an image folder or of tar shards, decoded item by item (for DataLoader
-    workers) instead of loaded into memory: `DIR/train` and `DIR/test` when both exist, else
-    `DIR` itself for the training split. Images are `image_size` (default 64) pixels square."""
+    workers) instead of loaded into memory; splits as `folder.split_folder` finds them, images
+    `image_size` (default 64) pixels square."""
     key = name.strip().lower()
     if key not in STREAMABLE:
         raise SelfsupError(
             f"dataset {name!r} is held in memory; streaming is for {' and '.join(STREAMABLE)}"
         )
-    if data_dir is None:
-        raise SelfsupError(f"the {key} dataset needs --data.data_dir DIR")
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise SelfsupError(f"{root} does not exist; point --data.data_dir at a folder")
-    has_splits = (root / "train").is_dir() and (root / "test").is_dir()
-    if split != "train" and not has_splits:
-        raise SelfsupError(f"{root} has no {split} split; make {root}/train and {root}/{split}")
+    folder, classes = split_folder(split, data_dir, key)
     size = 64 if image_size is None else image_size
-    folder = root / split if has_splits else root
     if key == "shards":
         return TarShards(folder, size)
-    classes = (_class_folders(root / "train") or None) if has_splits and split != "train" else None
     return ImageFiles(folder, size, classes=classes)

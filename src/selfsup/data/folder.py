@@ -205,26 +205,36 @@ def load_folder(
     return dataset, report
 
 
-def load_folder_split(split: str, data_dir: str | None, image_size: int | None) -> ImageDataset:
+def split_folder(
+    split: str, data_dir: str | None, kind: str = "folder"
+) -> tuple[Path, list[str] | None]:
+    """Where a split of an image tree lives: `DIR/train` and `DIR/test` when both exist, else
+    `DIR` itself for the training split; and the class names another split must use (the
+    train split's), or None.
+
+    Raises:
+        SelfsupError: no `data_dir`, a missing folder, or a test split that is not there.
+    """
     if data_dir is None:
-        raise SelfsupError(
-            "the folder dataset needs --data.data_dir DIR pointing at a folder of images"
-        )
+        raise SelfsupError(f"the {kind} dataset needs --data.data_dir DIR pointing at a folder")
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise SelfsupError(f"image folder {root} does not exist; point --data.data_dir at a folder")
+        raise SelfsupError(f"{kind} {root} does not exist; point --data.data_dir at a folder")
     has_splits = (root / "train").is_dir() and (root / "test").is_dir()
-    if split == "test" and not has_splits:
+    if split != "train" and not has_splits:
         raise SelfsupError(
-            f"folder {root} has no test split; make {root}/train and {root}/test sub-folders "
-            "or evaluate on another dataset"
+            f"{kind} {root} has no {split} split; make {root}/train and {root}/{split} "
+            "sub-folders or evaluate on another dataset"
         )
+    if not has_splits:
+        return root, None
+    classes = (_class_folders(root / "train") or None) if split != "train" else None
+    return root / split, classes
+
+
+def load_folder_split(split: str, data_dir: str | None, image_size: int | None) -> ImageDataset:
+    root, classes = split_folder(split, data_dir)
     size = 64 if image_size is None else image_size
-    classes = None
-    if has_splits:
-        if split == "test":
-            classes = _class_folders(root / "train") or None
-        root = root / split
     dataset, report = load_folder(root, size, classes=classes)
     if report.skipped:
         warnings.warn(
