@@ -66,11 +66,11 @@ def test_show_augment_writes_png(tmp_path, capsys) -> None:
     ("args", "message"),
     [
         (["--train.epochs", "many"], "expected int"),
-        (["--data.dataset", "imagenet-21k"], "unknown dataset"),
+        (["--data.dataset", "imagenet-21k"], "dataset must be one of 'fashion-mnist'"),
         (["--data.dataset", "folder", "--data.data_dir", "/nonexistent/images"], "/nonexistent"),
         (["--train.batch_size", "100000"], "larger than the dataset"),
-        (["--model.encoder", "vgg11"], "unknown encoder"),
-        (["--optim.optimizer", "adagrad"], "unknown optimizer"),
+        (["--model.encoder", "vgg11"], "encoder must be one of"),
+        (["--optim.optimizer", "adagrad"], "optimizer must be one of 'lars', 'sgd', 'adamw'"),
         (["--config", "no-such-recipe"], "neither a file nor a bundled recipe"),
     ],
 )
@@ -120,7 +120,7 @@ def test_folder_with_corrupt_files_trains_and_reports(tmp_path, capsys) -> None:
 
 
 def test_nan_loss_stops_with_one_line(tmp_path, capsys) -> None:
-    args = ["--optim.optimizer", "sgd", "--optim.lr", "1e30", "--optim.warmup_epochs", "0"]
+    args = ["--method.temperature", "1e-30", "--optim.warmup_epochs", "0"]
     assert (
         main(["pretrain", "--run-dir", str(tmp_path / "r"), *TINY, "--train.epochs", "3", *args])
         == 2

@@ -235,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         return _run(args)
-    except SelfsupError as error:
-        print(f"selfsup: error: {error}", file=sys.stderr)
+    except (SelfsupError, ValueError) as error:
+        # A library function's ValueError is a bad input too; its first line says what.
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"selfsup: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,8 +17,23 @@ from typing import Any
 import yaml
 
 from selfsup.augment.views import ViewConfig
+from selfsup.checks import check_choice, check_float, check_int, check_widths
+from selfsup.data.datasets import DATASETS, STREAMABLE
 from selfsup.errors import SelfsupError
 from selfsup.eval.suite import EvalConfig
+from selfsup.models.registry import ENCODERS
+from selfsup.models.resnet import NORMS
+
+OPTIMIZERS = ("lars", "sgd", "adamw")
+LR_SCALING_RULES = ("linear", "sqrt", "none")
+PRECISIONS = ("auto", "bf16", "fp32")
+DRLIM_PAIRS = ("neighbours", "augment")
+BUILT_IN = ("digits", "synthetic")  # made in memory: no data_dir
+DOWNLOADABLE = ("fashion-mnist", "mnist", "cifar10", "cifar100", "stl10")  # torchvision's
+
+
+LARGEST_EPOCHS = 100_000
+"""More epochs than this is a typo, not a recipe."""
 
 
 @dataclass
@@ -29,6 +46,21 @@ class DataConfig:
     image_size: int | None = None
     train_subset: int | None = None  # a seeded random subset of the training set, for quick runs
     stream: bool = False  # folder/shards: decode in DataLoader workers instead of in memory
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, DATASETS)
+        if self.data_dir is not None and not str(self.data_dir).strip():
+            raise ValueError("data_dir must be a folder path or null, got an empty string")
+        if self.dataset in BUILT_IN and self.data_dir is not None:
+            raise ValueError(f"dataset {self.dataset!r} reads no files; drop data_dir")
+        if self.download and self.dataset not in DOWNLOADABLE:
+            raise ValueError(f"download applies to {', '.join(DOWNLOADABLE)}; not {self.dataset!r}")
+        check_int("image_size", self.image_size, 4, 4096, optional=True)
+        check_int("train_subset", self.train_subset, 2, optional=True)
+        if self.stream and self.dataset not in STREAMABLE:
+            raise ValueError(
+                f"stream applies to {' and '.join(STREAMABLE)}; {self.dataset!r} is held in memory"
+            )
 
 
 @dataclass
@@ -43,6 +75,14 @@ class ModelConfig:
     norm: str = "batch"  # "layer" for CPC v2's patch encoder
     selective_kernel: bool = False  # SK-ResNet, as SimCLRv2's biggest encoders (bottlenecks only)
     head_widths: tuple[int, ...] = (512, 128)
+
+    def __post_init__(self) -> None:
+        check_choice("encoder", self.encoder, ENCODERS)
+        check_choice("stem", self.stem, ("cifar", "imagenet"))
+        check_int("base_width", self.base_width, 1, 4096)
+        check_float("width_multiplier", self.width_multiplier, 0, 64, low_open=True)
+        check_choice("norm", self.norm, NORMS)
+        check_widths("head_widths", self.head_widths)
 
 
 @dataclass
@@ -86,6 +126,23 @@ class MethodConfig:
     patch_stride: int = 4
     prediction_steps: int = 3
 
+    def __post_init__(self) -> None:
+        from selfsup.methods.registry import METHODS
+
+        check_choice("name", self.name, METHODS)
+        check_float("temperature", self.temperature, 0, 100, low_open=True)
+        check_float("momentum", self.momentum, 0, 1)
+        check_int("queue_size", self.queue_size, 1)
+        check_int("memory_size", self.memory_size, 0)
+        check_widths("predictor_widths", self.predictor_widths)
+        check_float("redundancy_weight", self.redundancy_weight, 0, 1e3)
+        check_float("margin", self.margin, 0, 1e3, low_open=True)
+        check_choice("pairs", self.pairs, DRLIM_PAIRS)
+        check_int("neighbours", self.neighbours, 1, 10_000)
+        check_int("patch_size", self.patch_size, 2, 4096)
+        check_int("patch_stride", self.patch_stride, 1, 4096)
+        check_int("prediction_steps", self.prediction_steps, 1, 4096)
+
 
 @dataclass
 class OptimConfig:
@@ -98,6 +155,15 @@ class OptimConfig:
     momentum: float = 0.9
     warmup_epochs: float = 1.0
     final_lr_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_float("lr", self.lr, 0, 1e4, low_open=True)
+        check_choice("lr_scaling", self.lr_scaling, LR_SCALING_RULES)
+        check_float("weight_decay", self.weight_decay, 0, 1)
+        check_float("momentum", self.momentum, 0, 1, high_open=True)
+        check_float("warmup_epochs", self.warmup_epochs, 0, LARGEST_EPOCHS)
+        check_float("final_lr_fraction", self.final_lr_fraction, 0, 1)
 
 
 @dataclass
@@ -131,6 +197,28 @@ class TrainConfig:
     data_on_device: bool = True
     workers: int = 4
     keep_cpu_memory: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, 1, LARGEST_EPOCHS)
+        check_int("batch_size", self.batch_size, 2)  # batch norm needs two samples
+        _check_device(self.device)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_int("threads", self.threads, 1, 1024, optional=True)
+        check_int("log_every", self.log_every, 1)
+        check_int("workers", self.workers, 0, 1024)
+
+
+def _check_device(name: str) -> None:
+    """ "auto", or a device string torch can parse (cpu, cuda, cuda:N, mps)."""
+    if name == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}") from None
 
 
 @dataclass
@@ -166,19 +254,18 @@ class SemisupConfig:
     student_init: str = "random"
 
     def __post_init__(self) -> None:
-        if self.head_depth < 0:
-            raise ValueError(f"head_depth must be >= 0, got {self.head_depth}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if not 0.0 <= self.distill_weight <= 1.0:
-            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
-        for name in ("distill_epochs", "distill_lr", "distill_batch_size", "student_base_width"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.student_init not in ("random", "pretrained"):
-            raise ValueError(
-                f"student_init must be 'random' or 'pretrained', got {self.student_init!r}"
-            )
+        check_int("head_depth", self.head_depth, 0, 64)  # semisup checks it against the head
+        check_float("temperature", self.temperature, 0, 100, low_open=True)
+        check_float("distill_weight", self.distill_weight, 0, 1)
+        check_int("distill_epochs", self.distill_epochs, 1, LARGEST_EPOCHS)
+        check_float("distill_lr", self.distill_lr, 0, 1e4, low_open=True)
+        check_int("distill_batch_size", self.distill_batch_size, 2)
+        check_float("distill_weight_decay", self.distill_weight_decay, 0, 1)
+        if self.student_encoder != "":
+            check_choice("student_encoder", self.student_encoder, (*ENCODERS, ""))
+        check_int("student_base_width", self.student_base_width, 1, 4096)
+        check_float("student_width_multiplier", self.student_width_multiplier, 0, 64, low_open=True)
+        check_choice("student_init", self.student_init, ("random", "pretrained"))
 
 
 @dataclass
@@ -194,6 +281,15 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     semisup: SemisupConfig = field(default_factory=SemisupConfig)
+
+    def __post_init__(self) -> None:
+        if not str(self.run_dir).strip():
+            raise ValueError("run_dir must be a folder path, got an empty string")
+        if self.optim.warmup_epochs > self.train.epochs:
+            raise ValueError(
+                f"optim.warmup_epochs ({self.optim.warmup_epochs:g}) is longer than the run "
+                f"(train.epochs {self.train.epochs})"
+            )
 
 
 def _type_name(hint: Any) -> str:
@@ -225,13 +321,13 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         item_types = [args[0]] * len(value) if (not args or args[-1] is Ellipsis) else list(args)
         items = [_coerce(v, t, key) for v, t in zip(value, item_types, strict=True)]
         return origin(items)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
     if hint is float and isinstance(value, str):
-        try:
-            return float(value)  # YAML 1.1 reads "1e-3" as a string
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            value = float(value)  # YAML 1.1 reads "1e-3" as a string
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise SelfsupError(f"config key {key!r}: expected a finite number, got {value!r}")
+        return float(value)
     if hint is Any or (isinstance(hint, type) and isinstance(value, hint)):
         if hint is int and isinstance(value, bool):
             raise SelfsupError(f"config key {key!r}: expected int, got {value!r}")
@@ -284,15 +380,18 @@ def load_config(
 
 
 def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """Set dotted keys ({"train.epochs": 5}) in place, with the same checks as a recipe."""
+    """Set dotted keys ({"train.epochs": 5}) in place, with the same checks as a recipe; all
+    at once, so that fields checked together (warm-up and epochs) may change together."""
+    nested: dict[str, Any] = {}
     for dotted, value in overrides.items():
-        nested: dict[str, Any] = {}
         cursor = nested
         *parents, last = dotted.split(".")
         for part in parents:
             cursor = cursor.setdefault(part, {})
+            if not isinstance(cursor, dict):
+                raise SelfsupError(f"config key {dotted!r} sets a field inside a value")
         cursor[last] = value
-        _apply(config, nested)
+    _apply(config, nested)
     return config
 
 

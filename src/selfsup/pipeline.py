@@ -37,7 +37,7 @@ from selfsup.models import (
     save_encoder,
     save_head,
 )
-from selfsup.train import plot_metrics, resolve_device, train
+from selfsup.train import has_checkpoint, plot_metrics, resolve_device, train
 
 
 def load_split(config: RunConfig, split: str) -> ImageDataset:
@@ -134,15 +134,15 @@ def prepare_run_dir(
 ) -> RunConfig:
     """Refuse to overwrite a finished or running directory; on resume, reload its saved config."""
     run_dir = Path(config.run_dir)
-    checkpoint = run_dir / "checkpoints" / "last.pt"
+    checkpoints = run_dir / "checkpoints"
     saved = run_dir / "config.yaml"
     if resume:
-        if not checkpoint.is_file() or not saved.is_file():
+        if not has_checkpoint(checkpoints) or not saved.is_file():
             raise SelfsupError(
                 f"nothing to resume in {run_dir}: no checkpoints/last.pt; drop --resume"
             )
         return run_config(config, overrides)
-    if checkpoint.is_file():
+    if has_checkpoint(checkpoints):
         raise SelfsupError(
             f"{run_dir} already holds a run; add --resume to continue it or pass another --run-dir"
         )

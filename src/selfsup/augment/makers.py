@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import torch
 from torch import Tensor
 
 from selfsup.augment.random import Draws
@@ -44,10 +45,17 @@ class AugmentedViews:
 
     @classmethod
     def from_config(
-        cls, config: ViewConfig, n_views: int, mean: Sequence[float], std: Sequence[float]
+        cls,
+        config: ViewConfig,
+        n_views: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        dtype: torch.dtype = torch.float32,
     ) -> AugmentedViews:
-        """`n_views` views of the recipe, odd views taking its `second_*` probabilities."""
-        return cls([ViewAugment(config.for_view(index)) for index in range(n_views)], mean, std)
+        """`n_views` views of the recipe in `dtype`, odd views taking its `second_*`
+        probabilities."""
+        augments = [ViewAugment(config.for_view(index), dtype) for index in range(n_views)]
+        return cls(augments, mean, std)
 
     def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
         return [

@@ -32,6 +32,7 @@ class NeighbourPairs:
         mean, std: per-channel normalisation.
         augment: applied independently to anchors and neighbours; None (the paper's setting)
             only scales to [0, 1] before normalising.
+        dtype: the floating dtype of the pairs without `augment` (with one, its own `dtype`).
 
     >>> images = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8)
     >>> pairs = NeighbourPairs(images, torch.tensor([[1], [0], [3], [2]]), [0.5], [0.25])
@@ -47,6 +48,7 @@ class NeighbourPairs:
         mean: Sequence[float],
         std: Sequence[float],
         augment: ViewAugment | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(
@@ -66,10 +68,11 @@ class NeighbourPairs:
         self.neighbours = neighbours.cpu()
         self.mean, self.std = list(mean), list(std)
         self.augment = augment
+        self.dtype = dtype
 
     def _to_input(self, images: Tensor, generator: Draws) -> Tensor:
         if self.augment is None:
-            return normalize(images.float().div_(255.0), self.mean, self.std)
+            return normalize(images.to(self.dtype).div_(255.0), self.mean, self.std)
         return normalize(self.augment(images, generator), self.mean, self.std)
 
     def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import torch
 from torch import Tensor
 
 from selfsup.augment.random import Draws
@@ -70,14 +71,17 @@ class PatchViews:
         stride: int,
         mean: Sequence[float],
         std: Sequence[float],
+        dtype: torch.dtype = torch.float32,
     ) -> PatchViews:
-        """The recipe's view parameters applied per patch (its crop is a crop of the patch)."""
+        """The recipe's view parameters applied per patch (its crop is a crop of the patch), in
+        `dtype`."""
         if config.size not in (None, patch_size):
             raise ValueError(
                 f"augment.size is {config.size} but CPC's patches are {patch_size} px; the patch "
                 "size sets the view size, so leave augment.size unset"
             )
-        return cls(ViewAugment(replace(config, size=patch_size)), patch_size, stride, mean, std)
+        augment = ViewAugment(replace(config, size=patch_size), dtype)
+        return cls(augment, patch_size, stride, mean, std)
 
     def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
         patches = cut_grid(batch, self.patch_size, self.stride)  # B x rows x cols x C x p x p

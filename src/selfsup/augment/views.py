@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from selfsup.augment.random import Draws, uniform
+from selfsup.checks import check_float, check_int
 
 # ITU-R 601 luma, the weights torchvision and PIL use for grayscale.
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -79,16 +80,15 @@ class ViewConfig:
         self.crop_scale = _float_pair("crop_scale", self.crop_scale)
         self.crop_ratio = _float_pair("crop_ratio", self.crop_ratio)
         self.blur_sigma = _float_pair("blur_sigma", self.blur_sigma)
-        if self.size is not None and (
-            isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1
-        ):
-            raise ValueError(f"size must be a positive int or None, got {self.size!r}")
+        check_int("size", self.size, 4, 4096, optional=True)
         lo, hi = self.crop_scale
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
         lo, hi = self.crop_ratio
-        if not 0 < lo <= hi:
-            raise ValueError(f"crop_ratio must satisfy 0 < low <= high, got {self.crop_ratio}")
+        if not 0 < lo <= hi <= 100:
+            raise ValueError(
+                f"crop_ratio must satisfy 0 < low <= high <= 100, got {self.crop_ratio}"
+            )
         for name in (
             "flip_p",
             "jitter_p",
@@ -98,18 +98,15 @@ class ViewConfig:
             "second_blur_p",
             "second_solarize_p",
         ):
-            p = getattr(self, name)
-            if p is not None and not 0 <= p <= 1:
-                raise ValueError(f"{name} is a probability and must be in [0, 1], got {p}")
-        if self.jitter_strength < 0:
-            raise ValueError(f"jitter_strength must be >= 0, got {self.jitter_strength}")
-        if self.blur_kernel_fraction <= 0:
-            raise ValueError(f"blur_kernel_fraction must be > 0, got {self.blur_kernel_fraction}")
+            check_float(name, getattr(self, name), 0, 1, optional=name.startswith("second_"))
+        check_float("jitter_strength", self.jitter_strength, 0, 10)
+        check_float("blur_kernel_fraction", self.blur_kernel_fraction, 0, 1, low_open=True)
         lo, hi = self.blur_sigma
-        if not 0 < lo <= hi:
-            raise ValueError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
-        if not 0 <= self.solarize_threshold <= 1:
-            raise ValueError(f"solarize_threshold must be in [0, 1], got {self.solarize_threshold}")
+        if not 0 < lo <= hi <= 1e3:
+            raise ValueError(
+                f"blur_sigma must satisfy 0 < low <= high <= 1000, got {self.blur_sigma}"
+            )
+        check_float("solarize_threshold", self.solarize_threshold, 0, 1)
 
     def for_view(self, index: int) -> ViewConfig:
         """The recipe of view `index`: odd views take the `second_*` probabilities when set."""
@@ -167,11 +164,12 @@ class ViewParams:
         return ViewParams(**moved)
 
 
-def _to_float(images: Tensor) -> Tensor:
+def _to_float(images: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """uint8 images as `dtype` in [0, 1]; float images pass through in their own dtype."""
     if images.ndim != 4:
         raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
     if images.dtype == torch.uint8:
-        return images.float().div_(255.0)
+        return images.to(dtype).div_(255.0)
     if not images.is_floating_point():
         raise ValueError(f"images must be uint8 or floating point, got {images.dtype}")
     return images
@@ -243,7 +241,8 @@ def resized_crop_flip(
         normalized: whether `boxes` are fractions of the image size.
 
     Returns:
-        (B, C, size, size) float32 images.
+        (B, C, size, size) images: float32 for uint8 input, else the input's float dtype (the
+        sampling grid is built in that dtype too, so float64 views stay float64 throughout).
 
     >>> x = torch.rand(2, 3, 8, 8)
     >>> full = torch.tensor([[0.0, 0.0, 8.0, 8.0]] * 2)
@@ -253,16 +252,16 @@ def resized_crop_flip(
     x = _to_float(images)
     b, _, h, w = x.shape
     out_h, out_w = _size_pair(size, h, w)
-    boxes = boxes.to(device=x.device, dtype=torch.float32)
+    boxes = boxes.to(device=x.device, dtype=x.dtype)
     if normalized:
         boxes = boxes * boxes.new_tensor([h, w, h, w])
     top, left, box_h, box_w = boxes.unbind(1)
-    sign = 1.0 - 2.0 * flip.to(device=x.device, dtype=torch.float32)
+    sign = 1.0 - 2.0 * flip.to(device=x.device, dtype=x.dtype)
     # Output pixel j samples input pixel left + (j + 0.5) * box_w / out_w - 0.5; in the
     # normalised coordinates of align_corners=False (pixel x at (2 x + 1) / W - 1) that is
     # x_in = u * box_w / W + (2 left + box_w) / W - 1 for output coordinate u. A flip is u -> -u.
-    u = _pixel_centres(out_w, x.device)
-    v = _pixel_centres(out_h, x.device)
+    u = _pixel_centres(out_w, x)
+    v = _pixel_centres(out_h, x)
     grid_x = (sign * box_w / w)[:, None] * u + ((2 * left + box_w) / w - 1)[:, None]
     grid_y = (box_h / h)[:, None] * v + ((2 * top + box_h) / h - 1)[:, None]
     # Clamp to the centres of the crop's first and last pixels: that is what slicing the crop
@@ -276,14 +275,13 @@ def resized_crop_flip(
         [grid_x[:, None, :].expand(b, out_h, out_w), grid_y[:, :, None].expand(b, out_h, out_w)],
         dim=-1,
     )  # (B, out_h, out_w, 2) as (x, y)
-    if x.dtype != grid.dtype:
-        x = x.to(grid.dtype)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _pixel_centres(n: int, device: torch.device) -> Tensor:
-    """Normalised centres of n pixels, (2 j + 1) / n - 1, as F.affine_grid would place them."""
-    return (2 * torch.arange(n, device=device, dtype=torch.float32) + 1) / n - 1
+def _pixel_centres(n: int, like: Tensor) -> Tensor:
+    """Normalised centres of n pixels, (2 j + 1) / n - 1, as F.affine_grid would place them, on
+    `like`'s device and in its dtype."""
+    return (2 * torch.arange(n, device=like.device, dtype=like.dtype) + 1) / n - 1
 
 
 def sample_crop_boxes(
@@ -589,6 +587,8 @@ class ViewAugment(torch.nn.Module):
 
     Args:
         config: the recipe's parameters.
+        dtype: the floating dtype uint8 images are converted to and the views are made in
+            (float32 for training; float64 where a test must see only float64 rounding).
 
     >>> augment = ViewAugment(ViewConfig(size=24))
     >>> images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
@@ -597,9 +597,14 @@ class ViewAugment(torch.nn.Module):
     (torch.Size([8, 3, 24, 24]), torch.float32)
     """
 
-    def __init__(self, config: ViewConfig | None = None) -> None:
+    def __init__(
+        self, config: ViewConfig | None = None, dtype: torch.dtype = torch.float32
+    ) -> None:
         super().__init__()
+        if not dtype.is_floating_point:
+            raise ValueError(f"views are made in a floating dtype, got {dtype}")
         self.config = config if config is not None else ViewConfig()
+        self.dtype = dtype
 
     def sample_params(
         self,
@@ -658,7 +663,8 @@ class ViewAugment(torch.nn.Module):
             params: parameters from `sample_params`, on any device.
 
         Returns:
-            (B, C, size, size) float32 views in [0, 1], on the images' device.
+            (B, C, size, size) views in [0, 1] in `dtype` (float input: its dtype), on the
+            images' device.
         """
         cfg = self.config
         channels = images.shape[1]
@@ -666,7 +672,7 @@ class ViewAugment(torch.nn.Module):
             raise ValueError(f"images must have 1 or 3 channels, got {channels}")
         p = params.to(images.device)
         # x is a fresh tensor from here on, so the ops below may write into it.
-        x = resized_crop_flip(images, p.boxes, p.flip, cfg.size)
+        x = resized_crop_flip(_to_float(images, self.dtype), p.boxes, p.flip, cfg.size)
         if cfg.jitter_p > 0 and cfg.jitter_strength > 0:
             identity = (torch.arange(4, device=x.device) < HUE).to(x.dtype)  # (1, 1, 1, 0)
             factors = torch.where(p.jitter[:, None], p.jitter_factors.to(x.dtype), identity)

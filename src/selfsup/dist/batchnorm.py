@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from selfsup.dist.gather import all_reduce_with_grad, world_size
+from selfsup.dist.gather import gather_with_grad, world_size
 
 _LOCAL_CLASS = "selfsup_local_class"
 """Attribute of a converted layer naming the plain BatchNorm class it replaced."""
@@ -26,12 +26,15 @@ _LOCAL_CLASS = "selfsup_local_class"
 class GlobalBatchNorm(_BatchNorm):
     """Batch norm whose training statistics are the mean and variance of the global batch [0].
 
-    In training mode with several processes, the per-channel sum, sum of squares and element count
-    of the local input are summed over processes by `all_reduce_with_grad` (one collective), so the
-    output and gradients are those of one process running plain batch norm on the concatenated
-    batch. Statistics are computed in float32 at least, also for bf16 inputs. Running statistics
-    are updated as torch's BatchNorm updates them. In eval mode, or with one process, this is
-    plain BatchNorm. Every process must call it the same number of times in training mode.
+    In training mode with several processes, each process computes its input's per-channel
+    count, mean and sum of squared deviations M2 = Σ(x − mean)²; one gradient-carrying all-gather
+    (`gather_with_grad`) shares them, and every process merges them in rank order with Chan et
+    al.'s parallel rule, mean = Σ nᵢ·meanᵢ / n and M2 = Σ [M2ᵢ + nᵢ·(meanᵢ − mean)²], which
+    avoids the cancellation of E[x²] − E[x]². The output and gradients are those of one process
+    running plain batch norm on the concatenated batch. Statistics are computed in the input's
+    dtype (float16/bf16 inputs in float32). Running statistics are updated as torch's BatchNorm
+    updates them. In eval mode, or with one process, this is plain BatchNorm. Every process must
+    call it the same number of times in training mode.
 
     Accepts any (N, C, ...) input: as BatchNorm1d on (N, C) or (N, C, L), as BatchNorm2d/3d on
     images and volumes. Build one from a model with `global_batch_norm`.
@@ -53,13 +56,15 @@ class GlobalBatchNorm(_BatchNorm):
         dims = [0, *range(2, input.dim())]
         shape = (1, channels) + (1,) * (input.dim() - 2)  # broadcast per channel
         x = input.to(torch.promote_types(input.dtype, torch.float32))
-        count = torch.full((1,), input.numel() // channels, dtype=x.dtype, device=x.device)
-        # [Σx, Σx², n] in one tensor: one collective per layer, the gradient summed back.
-        totals = all_reduce_with_grad(torch.cat([x.sum(dims), x.square().sum(dims), count]))
-        total = totals[-1]
-        mean = totals[:channels] / total
-        # Biased variance, as BN normalises with; E[x²] − E[x]² can dip below 0 by rounding.
-        var = (totals[channels:-1] / total - mean.square()).clamp_min(0)
+        local_count = torch.full((1,), input.numel() // channels, dtype=x.dtype, device=x.device)
+        local_mean = x.mean(dims)
+        local_m2 = (x - local_mean.view(shape)).square().sum(dims)
+        # [n, mean, M2] of every process in one collective: world x (1 + 2C).
+        parts = gather_with_grad(torch.cat([local_count, local_mean, local_m2])[None])
+        counts, means, m2s = parts[:, :1], parts[:, 1 : 1 + channels], parts[:, 1 + channels :]
+        total = counts.sum()
+        mean = (counts * means).sum(0) / total
+        var = (m2s.sum(0) + (counts * (means - mean).square()).sum(0)) / total  # biased, as BN
         if self.track_running_stats:
             self._update_running_stats(mean.detach(), var.detach(), total.detach())
         out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)

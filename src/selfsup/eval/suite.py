@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.checks import check_float, check_int
 from selfsup.data.base import ImageDataset
 from selfsup.eval.features import Preprocess, extract_features
 from selfsup.eval.finetune import _check_labelled, count_classes, finetune, seeded
@@ -53,23 +54,20 @@ class EvalConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = {
-            "k": self.k,
-            "knn_temperature": self.knn_temperature,
-            "linear_epochs": self.linear_epochs,
-            "linear_lr": self.linear_lr,
-            "linear_batch_size": self.linear_batch_size,
-            "finetune_epochs": self.finetune_epochs,
-            "finetune_lr": self.finetune_lr,
-            "finetune_batch_size": self.finetune_batch_size,
-            "batch_size": self.batch_size,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        for name in ("linear_weight_decay", "finetune_weight_decay", "finetune_min_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_int("k", self.k, 1)  # k at or above the bank size lets every sample vote
+        # exp(cos / τ) overflows float32 below τ ≈ 0.012 (see knn_predict)
+        check_float("knn_temperature", self.knn_temperature, 0.02, 100)
+        check_int("linear_epochs", self.linear_epochs, 1, 100_000)
+        check_float("linear_lr", self.linear_lr, 0, 1e4, low_open=True)
+        check_float("linear_weight_decay", self.linear_weight_decay, 0, 1)
+        check_int("linear_batch_size", self.linear_batch_size, 1)
+        check_int("finetune_epochs", self.finetune_epochs, 1, 100_000)
+        check_float("finetune_lr", self.finetune_lr, 0, 1e4, low_open=True)
+        check_int("finetune_batch_size", self.finetune_batch_size, 2)  # batch norm needs two
+        check_float("finetune_weight_decay", self.finetune_weight_decay, 0, 1)
+        check_int("finetune_min_steps", self.finetune_min_steps, 0)
+        check_int("batch_size", self.batch_size, 1, 65_536)
+        check_int("seed", self.seed, 0, 2**63 - 1)
         for text in self.label_fractions:
             _label_budget(text)  # a SelfsupError naming the bad budget
 

@@ -52,7 +52,7 @@ from selfsup.models import (
     save_classifier,
 )
 from selfsup.pipeline import load_split, pretrain
-from selfsup.train import resolve_device
+from selfsup.train import has_checkpoint, resolve_device
 
 Announce = Callable[[str], None]
 
@@ -213,7 +213,7 @@ def semisup(
         announce(f"stage 1: using the pre-trained encoder and head in {run_dir}")
     else:
         announce(f"stage 1: self-supervised pre-training of {config.model.encoder} into {run_dir}")
-        pretrain(config, resume=resume and (run_dir / "checkpoints" / "last.pt").is_file())
+        pretrain(config, resume=resume and has_checkpoint(run_dir / "checkpoints"))
     encoder, architecture = load_encoder(run_dir)
     head = load_head(run_dir)
     train_set, test_set = load_split(config, "train"), load_split(config, "test")

@@ -97,12 +97,14 @@ def build_views(
     images: torch.Tensor | torch.utils.data.Dataset,
     mean: Sequence[float],
     std: Sequence[float],
+    dtype: torch.dtype = torch.float32,
 ) -> ViewMaker:
-    """The view maker the configured method trains on (two augmented views unless it says)."""
+    """The view maker the configured method trains on (two augmented views unless it says),
+    making its views in `dtype`."""
     method = config.method
     if method.name == "cpc":
         return PatchViews.from_config(
-            config.augment, method.patch_size, method.patch_stride, mean, std
+            config.augment, method.patch_size, method.patch_stride, mean, std, dtype
         )
     if method.name == "drlim":
         if method.pairs == "neighbours":
@@ -112,12 +114,13 @@ def build_views(
                     "--method.pairs augment"
                 )
             # The paper's similar pairs: an image and one of its k nearest neighbours in pixels.
-            return NeighbourPairs(images, pixel_neighbours(images, method.neighbours), mean, std)
+            neighbours = pixel_neighbours(images, method.neighbours)
+            return NeighbourPairs(images, neighbours, mean, std, dtype=dtype)
         if method.pairs != "augment":
             raise SelfsupError(
                 f"method.pairs must be 'neighbours' or 'augment', got {method.pairs!r}"
             )
-    return AugmentedViews.from_config(config.augment, 2, mean, std)
+    return AugmentedViews.from_config(config.augment, 2, mean, std, dtype)
 
 
 def build_method(encoder: nn.Module, config: Any) -> nn.Module:

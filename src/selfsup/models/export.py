@@ -51,6 +51,11 @@ def build_from_architecture(architecture: dict[str, Any]) -> nn.Module:
 def load_encoder(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild an encoder from a run directory or an `encoder.safetensors` path."""
     path = Path(path)
+    if not path.exists():
+        raise SelfsupError(
+            f"no run directory at {path}; pass one written by `selfsup pretrain --run-dir DIR` "
+            "(or an encoder.safetensors file)"
+        )
     weights = path / "encoder.safetensors" if path.is_dir() else path
     state, architecture = _read(weights, "pass a run directory written by `selfsup pretrain`")
     encoder = build_from_architecture(architecture)

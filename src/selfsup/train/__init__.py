@@ -1,6 +1,12 @@
 """Training: the loop, checkpoints and metric logging."""
 
-from selfsup.train.checkpoint import load_checkpoint, save_atomic
+from selfsup.train.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    read_checkpoint,
+    save_atomic,
+    save_checkpoint,
+)
 from selfsup.train.loop import TrainSummary, build_optimizer, resolve_device, train
 from selfsup.train.metrics import MetricsLogger, plot_metrics, read_metrics
 
@@ -8,10 +14,13 @@ __all__ = [
     "MetricsLogger",
     "TrainSummary",
     "build_optimizer",
+    "has_checkpoint",
     "load_checkpoint",
     "plot_metrics",
+    "read_checkpoint",
     "read_metrics",
     "resolve_device",
     "save_atomic",
+    "save_checkpoint",
     "train",
 ]

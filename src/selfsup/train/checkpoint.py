@@ -1,8 +1,26 @@
-"""Checkpoints written atomically (temp file + rename), so a crash never leaves a torn file."""
+"""Checkpoints that survive a full disk, a half-copied file and a crash mid-write, and that can
+be loaded from someone else without running their code.
+
+A checkpoint file is one header line, `selfsup-checkpoint <bytes> <sha256>\\n`, then the bytes of
+`torch.save(state)`. The header tells a truncated file ("2.9 of 5.9 MB") from one whose bytes
+changed (checksum), before anything is unpickled; the state is then read with
+`torch.load(weights_only=True)`, which builds tensors and plain values only and refuses any other
+object. So a state must hold tensors, numbers, strings, lists and dicts: no classes.
+
+The loop keeps two: `last.pt`, the newest, and `previous.pt`, the one before. A new checkpoint is
+written to `last.pt.tmp` and synced, then `last.pt` is renamed to `previous.pt` and the temporary
+file to `last.pt`: at every moment at least one complete checkpoint is on disk, and resuming takes
+the newest that loads.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,29 +28,138 @@ import torch
 
 from selfsup.errors import SelfsupError
 
+MAGIC = b"selfsup-checkpoint"
+LAST, PREVIOUS = "last.pt", "previous.pt"
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the renames in `directory` durable (a no-op where directories cannot be opened)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
-    """torch.save to `path.tmp`, fsync, then rename over `path`."""
+    """Write `state` to `path` as a checksummed checkpoint: to `path.tmp`, fsync, rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    header = b"%s %d %s\n" % (MAGIC, len(payload), hashlib.sha256(payload).hexdigest().encode())
     temporary = path.with_suffix(path.suffix + ".tmp")
     with open(temporary, "wb") as handle:
-        torch.save(state, handle)
+        handle.write(header)
+        handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    _fsync_directory(path.parent)
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint on CPU; a missing or unreadable file is a one-line error."""
+def save_checkpoint(state: dict[str, Any], directory: str | Path) -> Path:
+    """Write `state` as `directory/last.pt`, keeping the checkpoint it replaces as previous.pt."""
+    directory = Path(directory)
+    last = directory / LAST
+    temporary = save_atomic(state, directory / (LAST + ".new"))
+    if last.is_file():
+        os.replace(last, directory / PREVIOUS)
+    os.replace(temporary, last)
+    _fsync_directory(directory)
+    return last
+
+
+def _sizes(part: int, whole: int) -> str:
+    """ "2.9 of 5.9 MB" (or bytes, for small files)."""
+    if whole >= 100_000:
+        return f"{part / 1e6:.1f} of {whole / 1e6:.1f} MB"
+    return f"{part:,} of {whole:,} bytes"
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load one checkpoint on CPU, tensors and plain values only.
+
+    Raises:
+        SelfsupError: one line saying what is wrong: missing, truncated ("2.9 of 5.9 MB"),
+            changed bytes, not a checkpoint, or holding objects that would run code.
+    """
     path = Path(path)
     if not path.is_file():
-        raise SelfsupError(f"no checkpoint at {path}; run without --resume to start fresh")
+        raise SelfsupError(f"no checkpoint at {path}")
+    data = path.read_bytes()
+    if data.startswith(MAGIC + b" "):
+        end = data.find(b"\n")
+        fields = data[:end].split() if end > 0 else []
+        if len(fields) != 3 or not fields[1].isdigit():
+            raise SelfsupError(f"{path}: damaged header")
+        expected, digest = int(fields[1]), fields[2].decode("ascii", "replace")
+        payload = data[end + 1 :]
+        if len(payload) < expected:
+            raise SelfsupError(f"{path}: truncated: {_sizes(len(payload), expected)}")
+        if len(payload) > expected or hashlib.sha256(payload).hexdigest() != digest:
+            raise SelfsupError(f"{path}: corrupt: its bytes changed since it was written")
+    elif data.startswith(b"PK\x03\x04"):  # a plain torch.save file (a zip), e.g. from a peer
+        payload = data
+    else:
+        raise SelfsupError(f"{path}: not a checkpoint (neither selfsup's nor torch.save's format)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated or foreign file
-        raise SelfsupError(f"cannot read checkpoint {path}: {type(error).__name__}") from None
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as error:
+        refused = re.search(r"weights[ _]only", str(error), re.IGNORECASE)
+        if isinstance(error, pickle.UnpicklingError) and refused:
+            raise SelfsupError(
+                f"{path}: holds Python objects other than tensors and plain values; refused "
+                "(loading it could run code)"
+            ) from None
+        raise SelfsupError(f"{path}: not a readable checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict):
+        raise SelfsupError(f"{path}: not a checkpoint (holds a {type(state).__name__})")
+    return state
+
+
+def has_checkpoint(directory: str | Path) -> bool:
+    """Whether `directory` holds a last.pt or previous.pt (readable or not)."""
+    directory = Path(directory)
+    return any((directory / name).is_file() for name in (LAST, PREVIOUS))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The newest checkpoint that loads: `path` (a checkpoints/ folder or its last.pt), else
+    previous.pt beside it, with a warning that says which one and why.
+
+    Raises:
+        SelfsupError: when neither loads, with what is wrong with each.
+    """
+    path = Path(path)
+    directory = path if path.is_dir() or path.suffix != ".pt" else path.parent
+    candidates = [path] if path.suffix == ".pt" else [directory / LAST]
+    candidates.append(directory / PREVIOUS)
+    problems = []
+    for candidate in dict.fromkeys(candidates):
+        if not candidate.is_file():
+            problems.append(f"no {candidate.name}")
+            continue
+        try:
+            state = read_checkpoint(candidate)
+        except SelfsupError as error:
+            problems.append(str(error).replace(f"{candidate}: ", f"{candidate.name} "))
+            continue
+        if problems:
+            warnings.warn(
+                f"resuming from {candidate} (epoch {state.get('epoch', '?')}): "
+                + "; ".join(problems),
+                stacklevel=2,
+            )
+        return state
+    raise SelfsupError(f"cannot resume from {directory}: " + "; ".join(problems))
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str | Path) -> None:

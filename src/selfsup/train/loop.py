@@ -31,7 +31,12 @@ from selfsup.optim.param_groups import param_groups
 from selfsup.optim.schedules import scaled_learning_rate, warmup_cosine
 from selfsup.train.allocator import keep_freed_cpu_memory
 from selfsup.train.batches import image_source
-from selfsup.train.checkpoint import load_checkpoint, load_model_state, save_atomic
+from selfsup.train.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from selfsup.train.metrics import MetricsLogger
 
 
@@ -122,7 +127,7 @@ def train(
             inputs, on the device (e.g. `AugmentedViews.from_config(config.augment, 2, mean, std)`).
         config: a `RunConfig` (train, optim sections are read).
         run_dir: where checkpoints/, metrics.jsonl and tensorboard/ go.
-        resume: continue from `run_dir/checkpoints/last.pt`.
+        resume: continue from the newest checkpoint in `run_dir/checkpoints` that loads.
     """
     train_config, optim_config = config.train, config.optim
     run_dir = Path(run_dir)
@@ -158,11 +163,11 @@ def train(
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     final_fraction = optim_config.final_lr_fraction
 
-    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    checkpoints = run_dir / "checkpoints"
     start_epoch, step = 0, 0
     if resume:
-        state = load_checkpoint(checkpoint_path)
-        load_model_state(method, state["method"], checkpoint_path)
+        state = load_checkpoint(checkpoints)
+        load_model_state(method, state["method"], checkpoints)
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         start_epoch, step = state["epoch"], state["step"]
@@ -223,7 +228,7 @@ def train(
                     # The only host sync, every log_every steps (an all-reduce with processes).
                     loss_value = mean_over_processes(loss.detach()).item()
                     if not math.isfinite(loss_value):
-                        _stop_non_finite(epoch, step, checkpoint_path)
+                        _stop_non_finite(epoch, step, checkpoints)
                     rate = window_images / max(1e-9, time.perf_counter() - window_start)
                     window_start, window_images = time.perf_counter(), 0
                     lr_now = optimizer.param_groups[0]["lr"]
@@ -240,11 +245,11 @@ def train(
                     progress.update(1)
             final_loss = (mean_over_processes(epoch_loss) / steps_per_epoch).item()
             if not math.isfinite(final_loss):
-                _stop_non_finite(epoch, step, checkpoint_path)
+                _stop_non_finite(epoch, step, checkpoints)
             if logger is not None:
                 logger.log(step, {"epoch_loss": final_loss, "epoch": epoch + 1})
             if main_process:
-                save_atomic(
+                save_checkpoint(
                     {
                         "method": method.state_dict(),
                         "optimizer": optimizer.state_dict(),
@@ -254,7 +259,7 @@ def train(
                         "loss": final_loss,
                         "world_size": world,
                     },
-                    checkpoint_path,
+                    checkpoints,
                 )
     finally:
         if progress is not None:
@@ -269,10 +274,10 @@ def train(
     )
 
 
-def _stop_non_finite(epoch: int, step: int, checkpoint_path: Path) -> None:
+def _stop_non_finite(epoch: int, step: int, checkpoints: Path) -> None:
     kept = (
-        f"the last good checkpoint is kept at {checkpoint_path}"
-        if checkpoint_path.is_file()
+        f"the last good checkpoint is kept in {checkpoints}"
+        if has_checkpoint(checkpoints)
         else "no checkpoint had been written yet"
     )
     raise SelfsupError(
