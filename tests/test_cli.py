@@ -13,8 +13,7 @@ TINY = [
     "--train.epochs", "1",
     "--train.batch_size", "64",
     "--train.progress", "false",
-    "--eval.linear_epochs", "5",
-    "--eval.finetune_epochs", "1",
+        "--eval.finetune_epochs", "1",
     "--eval.finetune_min_steps", "2",
     "--eval.label_fractions", "[10%]",
 ]  # fmt: skip
@@ -40,7 +39,9 @@ def test_run_writes_every_output(tmp_path, capsys) -> None:
     assert any((run_dir / "tensorboard").iterdir())
     results = json.loads((run_dir / "results.json").read_text())
     rows = results["results"] if isinstance(results, dict) else results
-    assert {row["encoder"] for row in rows} == {"simclr (resnet18)", "random init"}
+    encoders = {"simclr (resnet18)", "random init", "raw pixels", "majority class"}
+    assert {row["encoder"] for row in rows} == encoders
+    assert "| raw pixels | kNN (k=200) |" in out and "| majority class | majority class |" in out
     # A second run into the same directory is refused: earlier outputs stay intact.
     before = (run_dir / "encoder.safetensors").read_bytes()
     assert main(["pretrain", "--run-dir", str(run_dir), *TINY]) == 2

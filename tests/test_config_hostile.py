@@ -44,7 +44,6 @@ VALID = {
     ("train.seed", "1000000000000"): "any non-negative seed below 2**63",
     ("train.threads", ""): "null: torch's own thread count",
     ("train.workers", "0"): "0: streamed images are decoded in the main process",
-    ("eval.linear_weight_decay", "0"): "a probe without weight decay",
     ("eval.finetune_weight_decay", "0"): "fine-tuning without weight decay",
     ("eval.finetune_min_steps", "0"): "no minimum: the epochs alone set the steps",
     ("eval.seed", "0"): "any non-negative seed",
@@ -62,7 +61,7 @@ TINY = [
     "--train.epochs", "1", "--train.batch_size", "64", "--train.threads", "1",
     "--train.progress", "false", "--optim.warmup_epochs", "0.5",
     "--eval.k", "20", "--eval.label_fractions", '["5-per-class"]', "--eval.finetune_epochs", "1",
-    "--eval.finetune_min_steps", "2", "--eval.linear_epochs", "2",
+    "--eval.finetune_min_steps", "2",
     "--semisup.distill_epochs", "1", "--semisup.distill_batch_size", "64",
     "--semisup.student_base_width", "2", "--semisup.head_depth", "1",
 ]  # fmt: skip

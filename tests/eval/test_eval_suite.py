@@ -31,7 +31,7 @@ def stand_in_subsets(monkeypatch) -> None:
 
 
 TINY = EvalConfig(
-    k=5, linear_epochs=3, label_fractions=("50%", "4-per-class"), finetune_epochs=1,
+    k=5, label_fractions=("50%", "4-per-class"), finetune_epochs=1,
     finetune_batch_size=8, finetune_min_steps=2, batch_size=16,
 )  # fmt: skip
 
@@ -41,17 +41,27 @@ def test_evaluate_returns_every_row(make_encoder, make_bright_dark) -> None:
     encoders = {"a": make_encoder(seed=0), "b": make_encoder(seed=1)}
     rows = evaluate(encoders, train, test, None, TINY, build_random_encoder=make_encoder)
 
+    fractions = ("50%", "4-per-class")
+
+    def frozen(name):
+        rows = [(name, "kNN (k=5)", "100%"), (name, "linear", "100%")]
+        return rows + [(name, "linear", text) for text in fractions]
+
     expected = []
     for name in ("a", "b"):
-        expected += [(name, "kNN (k=5)", "100%"), (name, "linear", "100%")]
-        expected += [(name, "fine-tune", "50%"), (name, "fine-tune", "4-per-class")]
-    expected += [("random init", "kNN (k=5)", "100%"), ("random init", "linear", "100%")]
-    expected += [("random init", "supervised", "50%"), ("random init", "supervised", "4-per-class")]
+        expected += frozen(name) + [(name, "fine-tune", text) for text in fractions]
+    expected += frozen("random init") + [("random init", "supervised", t) for t in fractions]
+    expected += frozen("raw pixels")
+    expected += [("majority class", "majority class", t) for t in ("100%", *fractions)]
     assert [(r["encoder"], r["protocol"], r["labels"]) for r in rows] == expected
     for row in rows:
-        assert 0.0 <= row["top1"] <= row["top3"] <= row["top5"] == 100.0  # 2 classes
+        assert 0.0 <= row["top1"] <= 100.0
+        assert row["top3"] is None and row["top5"] is None  # 2 classes: top-k says nothing
+        assert row["balanced"] is None  # balanced classes: no separate column
         assert row["dataset"] == "bright-dark"
-    assert [r["train_images"] for r in rows[:4]] == [24, 24, 12, 8]
+    majority = [r for r in rows if r["encoder"] == "majority class"]
+    assert all(r["top1"] == 50.0 for r in majority)  # 5 of each class in the test set
+    assert [r["train_images"] for r in rows[:6]] == [24, 24, 12, 8, 12, 8]
 
 
 def test_evaluate_without_baselines(make_encoder, make_bright_dark) -> None:

@@ -18,7 +18,7 @@ TINY = [
     "--train.epochs", "1", "--train.batch_size", "64", "--train.threads", "1",
     "--train.progress", "false",
     "--eval.label_fractions", '["5-per-class"]', "--eval.finetune_epochs", "1",
-    "--eval.finetune_min_steps", "8", "--eval.linear_epochs", "5",
+    "--eval.finetune_min_steps", "8",
     "--semisup.distill_epochs", "1", "--semisup.distill_batch_size", "64",
     "--semisup.student_base_width", "2",
 ]  # fmt: skip

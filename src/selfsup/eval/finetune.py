@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from selfsup.data.base import ImageDataset
 from selfsup.errors import SelfsupError
 from selfsup.eval.features import Preprocess, extract_features, infer_feature_dim, make_preprocess
-from selfsup.eval.metrics import topk_accuracy
+from selfsup.eval.metrics import accuracy_report
 from selfsup.models.heads import Classifier
 from selfsup.optim import param_groups, warmup_cosine
 
@@ -248,9 +248,10 @@ def classifier_accuracy(
     batch_size: int = 512,
     device: str | torch.device = "cpu",
 ) -> dict[str, float]:
-    """Top-1/3/5 accuracy in percent of a model mapping images to class logits."""
+    """`accuracy_report` (top-1, top-k below the class count, balanced) of a model mapping
+    images to class logits."""
     logits = extract_features(model, test.images, preprocess, batch_size, device)  # M x C
-    return topk_accuracy(logits, test.labels, ks=(1, 3, 5))  # type: ignore[arg-type]
+    return accuracy_report(logits, test.labels)  # type: ignore[arg-type]
 
 
 def finetune(

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from selfsup.eval.metrics import topk_accuracy
+from selfsup.eval.metrics import accuracy_report
 
 
 def knn_predict(
@@ -92,15 +92,15 @@ def knn_accuracy(
     k: int = 200,
     temperature: float = 0.1,
     chunk_size: int = 1024,
-) -> dict[str, float]:
-    """Weighted kNN top-1/3/5 accuracy (percent) of test features against a labelled bank.
+) -> dict[str, float | None]:
+    """Weighted kNN accuracy (percent) of test features against a labelled bank.
 
     See `knn_predict` for the arguments; `test_labels` is (Q,).
 
     Returns:
-        `{"top1": ..., "top3": ..., "top5": ...}` in percent.
+        `accuracy_report`: top-1, top-3/top-5 where below the class count, balanced accuracy.
     """
     scores = knn_predict(
         train_features, train_labels, test_features, num_classes, k, temperature, chunk_size
     )
-    return topk_accuracy(scores, test_labels.to(scores.device), ks=(1, 3, 5))
+    return accuracy_report(scores, test_labels.to(scores.device))

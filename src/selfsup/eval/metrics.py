@@ -43,3 +43,36 @@ def topk_accuracy(
     return {
         f"top{k}": 100.0 * int(torch.count_nonzero(hits[:, : min(k, num_classes)])) / n for k in ks
     }
+
+
+def balanced_accuracy(predicted: Tensor, labels: Tensor) -> float:
+    """Mean per-class recall, in percent, over the classes present in `labels`.
+
+    Equals top-1 on balanced data; on imbalanced data it does not reward predicting the
+    majority class (which scores 100 / number of classes).
+
+    >>> balanced_accuracy(torch.tensor([0, 0, 0, 0]), torch.tensor([0, 0, 0, 1]))
+    50.0
+    """
+    if predicted.shape != labels.shape or labels.ndim != 1 or len(labels) == 0:
+        raise ValueError("expected predictions and labels of the same (N,) shape, N >= 1")
+    labels = labels.to(predicted.device)
+    recalls = [(predicted[labels == label] == label).float().mean() for label in labels.unique()]
+    return 100.0 * torch.stack(recalls).mean().item()
+
+
+def accuracy_report(scores: Tensor, labels: Tensor, ks: Sequence[int] = (3, 5)) -> dict:
+    """Top-1, top-k for each k below the number of classes C (None otherwise: top-C is always
+    100%), and balanced accuracy, all in percent: what every protocol's row reports.
+
+    >>> report = accuracy_report(torch.tensor([[0.2, 0.8], [0.9, 0.1]]), torch.tensor([1, 1]))
+    >>> report["top1"], report["top3"], report["balanced"]
+    (50.0, None, 50.0)
+    """
+    num_classes = scores.shape[1] if scores.ndim == 2 else 0
+    useful = [k for k in ks if k < num_classes]
+    report: dict[str, float | None] = dict(topk_accuracy(scores, labels, ks=(1, *useful)))
+    for k in ks:
+        report.setdefault(f"top{k}", None)
+    report["balanced"] = balanced_accuracy(scores.argmax(1), labels.to(scores.device))
+    return report

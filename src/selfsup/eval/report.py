@@ -33,7 +33,8 @@ def format_table(results: Sequence[Mapping[str, Any]], extra_columns: Sequence[s
         results: rows with keys "encoder", "protocol", "labels", "top1", "top3", "top5"
             (top-3/top-5 may be None, shown as "-"); other keys are ignored here.
         extra_columns: further keys shown as right-aligned columns after top-5 (e.g.
-            "parameters"); a row without one shows "-".
+            "parameters"); a row without one shows "-". A "balanced" column (balanced
+            accuracy) comes first whenever a row has one.
 
     >>> print(format_table([{"encoder": "simclr", "protocol": "linear", "labels": "100%",
     ...                      "top1": 91.234, "top3": None, "top5": 99.5}]))
@@ -41,6 +42,8 @@ def format_table(results: Sequence[Mapping[str, Any]], extra_columns: Sequence[s
     |---|---|---|---:|---:|---:|
     | simclr | linear | 100% | 91.23 | - | 99.50 |
     """
+    if any(row.get("balanced") is not None for row in results) and "balanced" not in extra_columns:
+        extra_columns = ("balanced", *extra_columns)  # imbalanced classes: mean per-class recall
     header = HEADER + "".join(f" {key} |" for key in extra_columns)
     lines = [header, "|---|---|---|---:|---:|---:|" + "---:|" * len(extra_columns)]
     for i, row in enumerate(results):

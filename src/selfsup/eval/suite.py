@@ -15,9 +15,12 @@ from selfsup.data.base import ImageDataset
 from selfsup.eval.features import Preprocess, extract_features
 from selfsup.eval.finetune import _check_labelled, count_classes, finetune, seeded
 from selfsup.eval.knn import knn_accuracy
-from selfsup.eval.linear import linear_probe
+from selfsup.eval.linear import WEIGHT_DECAYS, linear_probe
+from selfsup.eval.metrics import accuracy_report
 
 RANDOM_INIT = "random init"
+RAW_PIXELS = "raw pixels"
+MAJORITY = "majority class"
 
 
 def _label_budget(text: str) -> dict[str, Any]:
@@ -38,10 +41,9 @@ class EvalConfig:
 
     k: int = 200
     knn_temperature: float = 0.1
-    linear_epochs: int = 100
-    linear_lr: float = 1e-3
-    linear_weight_decay: float = 5e-4
-    linear_batch_size: int = 1024
+    linear_max_iter: int = 100
+    linear_weight_decays: tuple[float, ...] = WEIGHT_DECAYS
+    linear_val_fraction: float = 0.1
     label_fractions: tuple[str, ...] = ("1%", "10%")
     finetune_epochs: int = 30
     finetune_lr: float = 0.05
@@ -57,10 +59,12 @@ class EvalConfig:
         check_int("k", self.k, 1)  # k at or above the bank size lets every sample vote
         # exp(cos / τ) overflows float32 below τ ≈ 0.012 (see knn_predict)
         check_float("knn_temperature", self.knn_temperature, 0.02, 100)
-        check_int("linear_epochs", self.linear_epochs, 1, 100_000)
-        check_float("linear_lr", self.linear_lr, 0, 1e4, low_open=True)
-        check_float("linear_weight_decay", self.linear_weight_decay, 0, 1)
-        check_int("linear_batch_size", self.linear_batch_size, 1)
+        check_int("linear_max_iter", self.linear_max_iter, 1, 100_000)
+        if not self.linear_weight_decays:
+            raise ValueError("linear_weight_decays must list at least one λ")
+        for value in self.linear_weight_decays:
+            check_float("linear_weight_decays entries", value, 0, 1e3)
+        check_float("linear_val_fraction", self.linear_val_fraction, 0, 0.5, low_open=True)
         check_int("finetune_epochs", self.finetune_epochs, 1, 100_000)
         check_float("finetune_lr", self.finetune_lr, 0, 1e4, low_open=True)
         check_int("finetune_batch_size", self.finetune_batch_size, 2)  # batch norm needs two
@@ -74,10 +78,9 @@ class EvalConfig:
     def linear_settings(self) -> dict[str, Any]:
         """The keyword arguments of `linear_probe` this config sets."""
         return {
-            "epochs": self.linear_epochs,
-            "lr": self.linear_lr,
-            "weight_decay": self.linear_weight_decay,
-            "batch_size": self.linear_batch_size,
+            "max_iter": self.linear_max_iter,
+            "weight_decays": self.linear_weight_decays,
+            "val_fraction": self.linear_val_fraction,
             "seed": self.seed,
         }
 
@@ -94,17 +97,17 @@ class EvalConfig:
         }
 
 
-def _label_subset(train: ImageDataset, text: str, seed: int) -> ImageDataset:
+def _label_subset_indices(train: ImageDataset, text: str, seed: int) -> Tensor:
     from selfsup.data import label_fraction_indices
 
-    indices = label_fraction_indices(train.labels, **_label_budget(text), seed=seed)
-    return train.subset(indices)
+    return label_fraction_indices(train.labels, **_label_budget(text), seed=seed)
 
 
 def result_row(
-    encoder: str, protocol: str, labels: str, scores: Mapping[str, float], **extra: Any
+    encoder: str, protocol: str, labels: str, scores: Mapping[str, Any], **extra: Any
 ) -> dict[str, Any]:
-    """One row of a results table (`format_table`): who, how, with which labels, and scores."""
+    """One row of a results table (`format_table`): who, how, with which labels, and scores
+    (top-1, top-3/top-5 where below the class count, balanced accuracy when given)."""
     return {
         "encoder": encoder,
         "protocol": protocol,
@@ -112,8 +115,28 @@ def result_row(
         "top1": scores["top1"],
         "top3": scores.get("top3"),
         "top5": scores.get("top5"),
+        "balanced": scores.get("balanced"),
         **extra,
     }
+
+
+def is_imbalanced(labels: Tensor, ratio: float = 1.1) -> bool:
+    """Whether the largest class has more than `ratio` times the samples of the smallest."""
+    counts = torch.bincount(labels[labels >= 0].long())
+    counts = counts[counts > 0]
+    return bool(counts.max() > ratio * counts.min())
+
+
+def majority_scores(train_labels: Tensor, test_labels: Tensor, num_classes: int) -> dict:
+    """Scores of ranking the classes by their training frequency: top-1 is always predicting
+    the most frequent class, the floor any encoder must clear (balanced accuracy 100 / C)."""
+    counts = torch.bincount(train_labels.long().cpu(), minlength=num_classes).float()
+    return accuracy_report(counts.expand(len(test_labels), num_classes), test_labels.cpu())
+
+
+def pixel_features(images: Tensor) -> Tensor:
+    """The raw pixels at the evaluation resolution, flattened to (N, C·H·W) floats in [0, 1]."""
+    return images.flatten(1).float().div_(255.0)
 
 
 def evaluate(
@@ -129,11 +152,14 @@ def evaluate(
     """Run every protocol of `config` on each encoder and return the rows of the results table.
 
     For each named encoder: weighted kNN and a linear probe on frozen features with all train
-    labels, then fine-tuning on each of `config.label_fractions`. With `config.baselines` and a
-    `build_random_encoder`, the same for a seeded random encoder ("random init": kNN, linear)
-    and supervised training from scratch on each label fraction. Label subsets come from
-    `selfsup.data.label_fraction_indices` with `config.seed` and are shared by all encoders.
-    Encoders are moved to `device`; their train/eval flags are left as they were.
+    labels, then, on each of `config.label_fractions`, a linear probe and fine-tuning. With
+    `config.baselines`, the trivial baselines under the same protocols and label subsets: the
+    raw pixels (kNN and linear probe on pixels standardised with train statistics, as the probe
+    standardises every feature), the majority class, and with a `build_random_encoder` a
+    seeded random encoder (kNN, linear) and supervised training from scratch on each fraction.
+    Label subsets come from `selfsup.data.label_fraction_indices` with `config.seed` and are
+    shared by all rows. Encoders are moved to `device`; their train/eval flags are left as
+    they were.
 
     Args:
         encoders: display name -> encoder mapping float images (B, C, H, W) to (B, D).
@@ -146,13 +172,17 @@ def evaluate(
         progress: show tqdm progress bars.
 
     Returns:
-        Rows {"encoder", "protocol", "labels", "top1", "top3", "top5"} plus "dataset",
-        "train_images" and "seconds", for `write_results` / `format_table`.
+        Rows {"encoder", "protocol", "labels", "top1", "top3", "top5", "balanced"} plus
+        "dataset", "train_images" and "seconds", for `write_results` / `format_table`;
+        "balanced" is None unless the classes are imbalanced (`is_imbalanced`).
     """
     config = config or EvalConfig()
     _check_labelled(train, test)
     num_classes = count_classes(train, test)
-    subsets = {text: _label_subset(train, text, config.seed) for text in config.label_fractions}
+    subsets = {
+        text: _label_subset_indices(train, text, config.seed) for text in config.label_fractions
+    }
+    imbalanced = is_imbalanced(train.labels) or is_imbalanced(test.labels)
     knn_name = f"kNN (k={config.k})"
     rows: list[dict[str, Any]] = []
 
@@ -160,11 +190,13 @@ def evaluate(
         encoder_name: str,
         protocol: str,
         labels: str,
-        run: Callable[[], dict[str, float]],
+        run: Callable[[], Mapping[str, Any]],
         train_images: int = len(train),
     ) -> None:
         start = time.perf_counter()
-        scores = run()
+        scores = dict(run())
+        if not imbalanced:
+            scores["balanced"] = None
         rows.append(
             result_row(
                 encoder_name,
@@ -180,39 +212,46 @@ def evaluate(
     def features(encoder: nn.Module, images: Tensor) -> Tensor:
         return extract_features(encoder, images, preprocess, config.batch_size, device, progress)
 
-    def frozen_protocols(name: str, encoder: nn.Module) -> None:
-        train_features, test_features = (
-            features(encoder, train.images),
-            features(encoder, test.images),
-        )
+    def frozen_protocols(name: str, train_features: Tensor, test_features: Tensor) -> None:
+        """kNN with all labels; the linear probe with all labels and on each fraction."""
+        if name == RAW_PIXELS:  # standardised like the probe's input, so kNN sees the same
+            from selfsup.eval.linear import standardise
+
+            bank, queries = standardise(train_features, test_features)
+        else:
+            bank, queries = train_features, test_features
         timed(
             name,
             knn_name,
             "100%",
             lambda: knn_accuracy(
-                train_features.to(device),
+                bank.to(device),
                 train.labels,
-                test_features.to(device),
+                queries.to(device),
                 test.labels,
                 num_classes,
                 k=config.k,
                 temperature=config.knn_temperature,
             ),
         )
-        timed(
-            name,
-            "linear",
-            "100%",
-            lambda: linear_probe(
-                train_features,
-                train.labels,
-                test_features,
-                test.labels,
-                num_classes,
-                device=device,
-                **config.linear_settings(),
-            ),
-        )
+        budgets = {"100%": None, **subsets}
+        for text, indices in budgets.items():
+            chosen = slice(None) if indices is None else indices
+            timed(
+                name,
+                "linear",
+                text,
+                lambda chosen=chosen: linear_probe(
+                    train_features[chosen],
+                    train.labels[chosen],
+                    test_features,
+                    test.labels,
+                    num_classes,
+                    device=device,
+                    **config.linear_settings(),
+                ),
+                len(train) if indices is None else len(indices),
+            )
 
     finetune_kwargs: dict[str, Any] = dict(
         preprocess=preprocess,
@@ -223,27 +262,43 @@ def evaluate(
     )
 
     for name, encoder in encoders.items():
-        frozen_protocols(name, encoder)
-        for text, subset in subsets.items():
+        frozen_protocols(name, features(encoder, train.images), features(encoder, test.images))
+        for text, indices in subsets.items():
             timed(
                 name,
                 "fine-tune",
                 text,
-                lambda s=subset, e=encoder: finetune(e, s, test, **finetune_kwargs),
-                len(subset),
+                lambda i=indices, e=encoder: finetune(e, train.subset(i), test, **finetune_kwargs),
+                len(indices),
             )
 
-    if config.baselines and build_random_encoder is not None:
+    if not config.baselines:
+        return rows
+    if build_random_encoder is not None:
         with seeded(config.seed):
             random_encoder = build_random_encoder()
-        frozen_protocols(RANDOM_INIT, random_encoder)
-        for text, subset in subsets.items():
+        frozen_protocols(
+            RANDOM_INIT, *(features(random_encoder, x) for x in (train.images, test.images))
+        )
+        for text, indices in subsets.items():
             # a fresh copy per fraction, identical to `random_encoder`, trained with labels only
             timed(
                 RANDOM_INIT,
                 "supervised",
                 text,
-                lambda s=subset: finetune(random_encoder, s, test, **finetune_kwargs),
-                len(subset),
+                lambda i=indices: finetune(
+                    random_encoder, train.subset(i), test, **finetune_kwargs
+                ),
+                len(indices),
             )
+    frozen_protocols(RAW_PIXELS, pixel_features(train.images), pixel_features(test.images))
+    for text, indices in {"100%": None, **subsets}.items():
+        labels = train.labels if indices is None else train.labels[indices]
+        timed(
+            MAJORITY,
+            "majority class",
+            text,
+            lambda labels=labels: majority_scores(labels, test.labels, num_classes),
+            len(labels),
+        )
     return rows
