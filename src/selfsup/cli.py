@@ -169,6 +169,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.verb in ("run", "pretrain"):
         config = pipeline.prepare_run_dir(config, args.resume, overrides)
+        if not args.resume:  # every process picks the same, from the same files
+            config = pipeline.folder_defaults(config, overrides, _announce)
         run_dir = pipeline.pretrain(config, resume=args.resume)
         if not is_main_process():  # rank 0 reports and evaluates
             return 0

@@ -171,6 +171,10 @@ class TrainConfig:
     """How the loop runs.
 
     Attributes:
+        epochs: passes over the training set; with `time_budget`, the most it may take.
+        time_budget: train for this long ("15m", "90s", "1h") instead of all `epochs`: the
+            number of steps comes from the step time measured after a few steps, and the
+            learning-rate schedule is set for exactly those steps (see `selfsup.train.budget`).
         batch_size: the global batch, shared among processes when run with torchrun.
         precision: "auto" (bf16 autocast on CUDA, fp32 elsewhere), "bf16" or "fp32".
         compile: torch.compile the training step's model (nn.Module.compile, in place).
@@ -184,6 +188,7 @@ class TrainConfig:
     """
 
     epochs: int = 100
+    time_budget: str | None = None
     batch_size: int = 256
     device: str = "auto"
     precision: str = "auto"
@@ -200,6 +205,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, 1, LARGEST_EPOCHS)
+        if self.time_budget is not None:
+            from selfsup.train.budget import parse_duration
+
+            parse_duration(self.time_budget)
         check_int("batch_size", self.batch_size, 2)  # batch norm needs two samples
         _check_device(self.device)
         check_choice("precision", self.precision, PRECISIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from selfsup.data import (
     ImageDataset,
     ImageFiles,
     TarShards,
+    folder_image_sizes,
     load_dataset,
     open_stream,
     sample_stats,
@@ -149,6 +151,42 @@ def prepare_run_dir(
     return config
 
 
+MAIN_JOB_IMAGES_SEEN = 240_000
+"""Views of 28 px the main job trains on (4 epochs of Fashion-MNIST); a folder run without
+`train.epochs` gets the same compute, scaled by its image area."""
+
+
+def folder_defaults(
+    config: RunConfig, overrides: dict[str, Any], announce: Callable[[str], None] = print
+) -> RunConfig:
+    """For `data.dataset folder`, pick what the user did not give and say what was picked:
+    the image size from the images (the median shorter side, to 32 or 64 px; 96 on CUDA for
+    large images), and the epochs that give the main job's compute at that size."""
+    if config.data.dataset != "folder":
+        return config
+    count, side = folder_image_sizes(config.data.data_dir, seed=config.train.seed)
+    picked = {}
+    if "data.image_size" not in overrides and config.data.image_size is None:
+        size = 32 if side < 64 else 64
+        if side >= 96 and resolve_device(config.train.device).type == "cuda":
+            size = 96
+        picked["data.image_size"] = size
+        announce(f"picked --data.image_size {size} (median shorter side of the images: {side} px)")
+    size = picked.get("data.image_size", config.data.image_size or 64)
+    if "train.epochs" not in overrides and "train.time_budget" not in overrides:
+        images = MAIN_JOB_IMAGES_SEEN * (28 / size) ** 2
+        epochs = int(min(300, max(5, round(images / count))))
+        picked["train.epochs"] = epochs
+        announce(
+            f"picked --train.epochs {epochs} for {count:,} images at {size} px (the main job's "
+            "compute; give --train.epochs or --train.time_budget to choose)"
+        )
+    if "train.batch_size" not in overrides and config.train.batch_size > count // 2:
+        picked["train.batch_size"] = max(2, count // 4)
+        announce(f"picked --train.batch_size {picked['train.batch_size']} for {count} images")
+    return apply_overrides(config, picked)
+
+
 def pretrain(config: RunConfig, resume: bool = False) -> Path:
     """Self-supervised pre-training into `config.run_dir`; returns the run directory.
 
@@ -246,6 +284,7 @@ def export_embeddings(
 __all__ = [
     "evaluate_run",
     "export_embeddings",
+    "folder_defaults",
     "load_split",
     "prepare_run_dir",
     "pretrain",

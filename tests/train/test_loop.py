@@ -1,4 +1,5 @@
-"""The training loop: exact resume, NaN stop that keeps the last good checkpoint, bad batch size."""
+"""The training loop: exact resume, NaN stop that keeps the last good checkpoint, bad batch size,
+training for a time budget."""
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from selfsup.errors import SelfsupError
 from selfsup.methods import build_method
 from selfsup.models import build_encoder
 from selfsup.train import load_checkpoint, read_metrics, train
+from selfsup.train.budget import parse_duration, steps_within_budget
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 
@@ -133,3 +135,44 @@ def test_compiled_step_trains_like_the_eager_one(tmp_path, one_thread) -> None:
     for name, value in eager.state_dict().items():
         if value.is_floating_point():
             assert torch.allclose(compiled.state_dict()[name], value, rtol=1e-3, atol=1e-4), name
+
+
+def test_time_budget_parsing_and_planning() -> None:
+    assert parse_duration("15m") == 900.0 and parse_duration("90s") == 90.0
+    assert parse_duration("1.5h") == 5400.0 and parse_duration("40") == 40.0
+    for bad in ("", "-1", "0", "nan", "soon", "15 parsecs"):
+        with pytest.raises(ValueError, match="time_budget"):
+            parse_duration(bad)
+    # 13 steps took 10 s of a 100 s budget at 0.5 s/step: 180 more fit.
+    assert steps_within_budget(100.0, 10.0, 13, 0.5, cap=1000) == 193
+    assert steps_within_budget(100.0, 10.0, 13, 0.5, cap=50) == 50  # train.epochs caps it
+    assert steps_within_budget(100.0, 120.0, 13, 0.5, cap=50) == 14  # over budget: one more
+
+
+def test_time_budget_sets_the_schedule_and_resumes_exactly(tmp_path, monkeypatch) -> None:
+    """With the planned step count pinned (the step time is the only thing measured), a budget
+    run trains exactly that many steps on a schedule ending there, and a run killed after the
+    plan resumes on the same schedule to the same weights."""
+    import selfsup.train.loop as loop
+
+    planned = 20  # of a 30-step cap (10 epochs of 3 steps); planned at step 13
+    monkeypatch.setattr(loop, "steps_within_budget", lambda *args, **kwargs: planned)
+    budget = {"train.time_budget": "1h", "train.log_every": 1}
+    straight = _train_fresh(tmp_path / "straight", epochs=10, **budget)
+    _train_fresh(tmp_path / "resumed", epochs=10, killed_after=16, **budget)  # dies in epoch 6
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints")["total_steps"] == planned
+    resumed = _train_fresh(tmp_path / "resumed", epochs=10, resume=True, **budget)
+    for name, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
+    state = load_checkpoint(tmp_path / "straight" / "checkpoints")
+    assert state["step"] == planned and state["epoch"] == 7  # the 7th epoch stops after 2 steps
+    records = read_metrics(tmp_path / "straight" / "metrics.jsonl")
+    lrs = {r["step"]: r["lr"] for r in records if "lr" in r}
+    assert max(lrs) == planned and lrs[planned] == pytest.approx(0.0, abs=1e-12)  # cosine's end
+
+
+def test_time_budget_stops_a_long_run_early(tmp_path) -> None:
+    model = _train_fresh(tmp_path, epochs=10_000, **{"train.time_budget": "2s"})
+    state = load_checkpoint(tmp_path / "checkpoints")
+    assert 13 < state["step"] < 30_000 and state["total_steps"] == state["step"]
+    assert model is not None

@@ -2,7 +2,7 @@
 
 from selfsup.data.base import ImageDataset
 from selfsup.data.datasets import DATASETS, load_dataset, open_stream
-from selfsup.data.folder import FolderReport, load_folder
+from selfsup.data.folder import FolderReport, folder_image_sizes, load_folder
 from selfsup.data.idx import read_idx
 from selfsup.data.neighbours import pixel_neighbours
 from selfsup.data.sampling import label_fraction_indices, parse_label_fraction
@@ -14,6 +14,7 @@ __all__ = [
     "ImageDataset",
     "ImageFiles",
     "TarShards",
+    "folder_image_sizes",
     "label_fraction_indices",
     "load_dataset",
     "load_folder",

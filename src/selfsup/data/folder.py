@@ -243,3 +243,25 @@ def load_folder_split(split: str, data_dir: str | None, image_size: int | None) 
             stacklevel=3,
         )
     return dataset
+
+
+def folder_image_sizes(data_dir: str | None, sample: int = 200, seed: int = 0) -> tuple[int, int]:
+    """(number of usable images, median shorter side in pixels) of a folder's training split,
+    the side read from the headers of a seeded sample of at most `sample` files."""
+    from PIL import Image
+
+    root, _ = split_folder("train", data_dir)
+    files, _ = _list_folder(root).images()
+    if not files:
+        raise SelfsupError(f"image folder {root} holds no images")
+    order = np.random.default_rng(seed).permutation(len(files))[:sample]
+    sides = []
+    for index in order:
+        try:
+            with Image.open(files[index]) as image:
+                sides.append(min(image.size))
+        except (OSError, ValueError):
+            continue  # unreadable: load_folder skips and counts it
+    if not sides:
+        raise SelfsupError(f"none of the sampled images in {root} could be read")
+    return len(files), int(np.median(sides))

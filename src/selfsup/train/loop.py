@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from selfsup.optim.param_groups import param_groups
 from selfsup.optim.schedules import scaled_learning_rate, warmup_cosine
 from selfsup.train.allocator import keep_freed_cpu_memory
 from selfsup.train.batches import image_source
+from selfsup.train.budget import MEASURE_AFTER, MEASURE_STEPS, parse_duration, steps_within_budget
 from selfsup.train.checkpoint import (
     has_checkpoint,
     load_checkpoint,
@@ -146,8 +148,12 @@ def train(
             f"use --train.batch_size {max(1, len(images) // 2)} or less"
         )
     steps_per_epoch = len(images) // batch_size  # drop the ragged last batch: BN needs full batches
-    total_steps = steps_per_epoch * train_config.epochs
+    total_steps = steps_per_epoch * train_config.epochs  # with a time budget: the upper bound
     warmup_steps = min(total_steps, round(optim_config.warmup_epochs * steps_per_epoch))
+    budget = None if train_config.time_budget is None else parse_duration(train_config.time_budget)
+    # With a budget the step count is planned once, after timing steps measure_from..until.
+    measure_from, measure_until = MEASURE_AFTER, MEASURE_AFTER + MEASURE_STEPS
+    planned = False
 
     torch.manual_seed(train_config.seed + this_rank)  # anything random outside the views
     # Shared by every process: the sample order and the views' random numbers.
@@ -171,7 +177,12 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         start_epoch, step = state["epoch"], state["step"]
-        if start_epoch >= train_config.epochs:
+        if budget is not None and state.get("total_steps") is not None:
+            total_steps = min(total_steps, int(state["total_steps"]))  # the schedule it was on
+            planned = True
+        elif budget is not None:  # stopped before planning: plan for the budget from here
+            measure_from, measure_until = step + MEASURE_AFTER, step + MEASURE_AFTER + MEASURE_STEPS
+        if start_epoch >= train_config.epochs or step >= total_steps:
             if global_norm:
                 local_batch_norm(method)
             return TrainSummary(start_epoch, step, state.get("loss", math.nan), 0.0, 0.0)
@@ -185,6 +196,7 @@ def train(
     logger = MetricsLogger(run_dir) if main_process else None
     on_step_end = getattr(method, "on_step_end", None)
     started = time.perf_counter()
+    measure_start = started
     images_seen = 0
     final_loss = math.nan
     progress = None
@@ -243,7 +255,25 @@ def train(
                         )
                 if progress is not None:
                     progress.update(1)
-            final_loss = (mean_over_processes(epoch_loss) / steps_per_epoch).item()
+                if budget is not None and not planned and step == measure_from:
+                    measure_start = time.perf_counter()
+                if budget is not None and not planned and step == measure_until:
+                    total_steps = _plan_budget(
+                        budget,
+                        started,
+                        measure_start,
+                        step - measure_from,
+                        step,
+                        total_steps,
+                        device,
+                    )
+                    planned = True
+                    if progress is not None:
+                        progress.total = total_steps
+                if step >= total_steps:
+                    break
+            steps_this_epoch = max(1, batch_index + 1)
+            final_loss = (mean_over_processes(epoch_loss) / steps_this_epoch).item()
             if not math.isfinite(final_loss):
                 _stop_non_finite(epoch, step, checkpoints)
             if logger is not None:
@@ -258,9 +288,12 @@ def train(
                         "step": step,
                         "loss": final_loss,
                         "world_size": world,
+                        "total_steps": total_steps if planned else None,
                     },
                     checkpoints,
                 )
+            if step >= total_steps:
+                break
     finally:
         if progress is not None:
             progress.close()
@@ -269,9 +302,34 @@ def train(
     if global_norm:
         local_batch_norm(method)  # export and evaluation see ordinary batch norm
     seconds = time.perf_counter() - started
-    return TrainSummary(
-        train_config.epochs, step, final_loss, images_seen / max(seconds, 1e-9), seconds
-    )
+    epochs_done = math.ceil(step / steps_per_epoch)
+    return TrainSummary(epochs_done, step, final_loss, images_seen / max(seconds, 1e-9), seconds)
+
+
+def _plan_budget(
+    budget: float,
+    started: float,
+    measure_start: float,
+    timed_steps: int,
+    step: int,
+    cap: int,
+    device: torch.device,
+) -> int:
+    """The run's total steps under a time budget, from the time of the last `timed_steps` steps
+    (since `measure_start`); every process takes the mean estimate, so all agree."""
+    now = time.perf_counter()
+    seconds = [(now - measure_start) / max(1, timed_steps), now - started]
+    timed = torch.tensor(seconds, device=device)
+    step_seconds, elapsed = mean_over_processes(timed).tolist()
+    total = steps_within_budget(budget, elapsed, step, step_seconds, cap)
+    if rank() == 0:
+        print(
+            f"selfsup: time budget {budget:.0f} s: {step_seconds:.3f} s/step over {timed_steps} "
+            f"steps -> {total} steps{' (the train.epochs cap)' if total == cap else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return total
 
 
 def _stop_non_finite(epoch: int, step: int, checkpoints: Path) -> None:
