@@ -42,20 +42,20 @@ DEFAULT_RECIPES = [
 
 
 def _score(train_features, train_labels, test_features, test_labels) -> dict:
-    knn = knn_accuracy(train_features, train_labels, test_features, test_labels, 10)
+    """kNN and the linear probe on features standardised with train statistics, as
+    `selfsup.eval.evaluate` scores every row."""
+    bank, queries = standardise(train_features, test_features)
+    knn = knn_accuracy(bank, train_labels, queries, test_labels, 10)
     linear = linear_probe(train_features, train_labels, test_features, test_labels, 10)
     return {"knn": round(knn["top1"], 2), "linear": round(linear["top1"], 2)}
 
 
 def pixel_rows(image_size: int | None) -> dict:
-    """The raw pixels under the same protocols (kNN on standardised pixels)."""
+    """The raw pixels under the same protocols."""
     config = load_config(None, {"data.image_size": image_size})
     train_set, test_set = load_split(config, "train"), load_split(config, "test")
     bank, queries = pixel_features(train_set.images), pixel_features(test_set.images)
-    scaled_bank, scaled_queries = standardise(bank, queries)
-    knn = knn_accuracy(scaled_bank, train_set.labels, scaled_queries, test_set.labels, 10)
-    linear = linear_probe(bank, train_set.labels, queries, test_set.labels, 10)
-    return {"knn": round(knn["top1"], 2), "linear": round(linear["top1"], 2)}
+    return _score(bank, train_set.labels, queries, test_set.labels)
 
 
 def run_recipe(name: str, flags: str, budget: float, workdir: Path) -> dict:
@@ -138,12 +138,14 @@ def plot(rows: list[dict], pixels: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budgets", type=float, nargs="+", default=[120, 300, 600],
+    parser.add_argument("--budgets", type=float, nargs="*", default=[120, 300, 600],
                         help="training seconds per run")  # fmt: skip
     parser.add_argument("--recipe", action="append", default=None,
                         help='"NAME=FLAGS" for selfsup pretrain (repeatable)')  # fmt: skip
     parser.add_argument("--lightly-epochs", type=int, nargs="*", default=[],
                         help="also train lightly's SimCLR for these epoch counts")  # fmt: skip
+    parser.add_argument("--include", nargs="*", default=[],
+                        help="earlier OUT.json files whose rows join the table")  # fmt: skip
     parser.add_argument("--out", default="frontier", help="writes OUT.json and OUT.png")
     parser.add_argument("--workdir", default=None, help="keep the run directories here")
     args = parser.parse_args()
@@ -151,9 +153,11 @@ def main() -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="frontier-"))
     out = Path(args.out)
     rows: list[dict] = []
+    for earlier in args.include:
+        rows += json.loads(Path(earlier).read_text())["rows"]
     pixels = pixel_rows(None)
     print(f"raw pixels: kNN {pixels['knn']:.2f}, linear {pixels['linear']:.2f}", flush=True)
-    for name, flags in recipes:
+    for name, flags in recipes if args.budgets else []:
         for budget in args.budgets:
             rows.append(run_recipe(name.strip(), flags.strip(), budget, workdir))
             print(json.dumps(rows[-1]), flush=True)

@@ -43,6 +43,7 @@ VALID = {
     ("train.seed", "0"): "any non-negative seed",
     ("train.seed", "1000000000000"): "any non-negative seed below 2**63",
     ("train.threads", ""): "null: torch's own thread count",
+    ("train.time_budget", ""): "null: train for train.epochs",
     ("train.workers", "0"): "0: streamed images are decoded in the main process",
     ("eval.finetune_weight_decay", "0"): "fine-tuning without weight decay",
     ("eval.finetune_min_steps", "0"): "no minimum: the epochs alone set the steps",

@@ -74,6 +74,7 @@ class ModelConfig:
     zero_init_residual: bool = False
     norm: str = "batch"  # "layer" for CPC v2's patch encoder
     selective_kernel: bool = False  # SK-ResNet, as SimCLRv2's biggest encoders (bottlenecks only)
+    pool_grid: int = 1  # features = the last stage average-pooled to g×g (C·g² wide); 1 = global
     head_widths: tuple[int, ...] = (512, 128)
 
     def __post_init__(self) -> None:
@@ -82,6 +83,7 @@ class ModelConfig:
         check_int("base_width", self.base_width, 1, 4096)
         check_float("width_multiplier", self.width_multiplier, 0, 64, low_open=True)
         check_choice("norm", self.norm, NORMS)
+        check_int("pool_grid", self.pool_grid, 1, 8)
         check_widths("head_widths", self.head_widths)
 
 
@@ -175,6 +177,7 @@ class TrainConfig:
         time_budget: train for this long ("15m", "90s", "1h") instead of all `epochs`: the
             number of steps comes from the step time measured after a few steps, and the
             learning-rate schedule is set for exactly those steps (see `selfsup.train.budget`).
+            Giving `--train.epochs` alone drops a recipe's time budget.
         batch_size: the global batch, shared among processes when run with torchrun.
         precision: "auto" (bf16 autocast on CUDA, fp32 elsewhere), "bf16" or "fp32".
         compile: torch.compile the training step's model (nn.Module.compile, in place).
@@ -188,7 +191,7 @@ class TrainConfig:
     """
 
     epochs: int = 100
-    time_budget: str | None = None
+    time_budget: str | float | None = None
     batch_size: int = 256
     device: str = "auto"
     precision: str = "auto"
@@ -385,7 +388,10 @@ def load_config(
         if not isinstance(recipe, dict):
             raise SelfsupError(f"config file {path} must hold a mapping of sections")
         _apply(config, recipe)
-    return apply_overrides(config, overrides or {})
+    overrides = dict(overrides or {})
+    if "train.epochs" in overrides and "train.time_budget" not in overrides:
+        overrides["train.time_budget"] = None  # epochs given: they, not the recipe's budget, rule
+    return apply_overrides(config, overrides)
 
 
 def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:

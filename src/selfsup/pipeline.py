@@ -83,6 +83,7 @@ def encoder_kwargs(config: RunConfig, channels: int) -> dict[str, Any]:
         "zero_init_residual": model.zero_init_residual,
         "norm": model.norm,
         "selective_kernel": model.selective_kernel,
+        "pool_grid": model.pool_grid,
     }
 
 

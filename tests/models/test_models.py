@@ -80,3 +80,20 @@ def test_selective_kernel_resnet() -> None:
     assert sk.branches[1][0].dilation == (2, 2)  # the 5×5 receptive field
     with pytest.raises(ValueError, match="bottleneck"):
         build_encoder("resnet18", selective_kernel=True)
+
+
+def test_pool_grid_keeps_the_layout_of_the_last_stage() -> None:
+    images = torch.randn(3, 1, 28, 28)
+    torch.manual_seed(0)
+    pooled = build_encoder("resnet18", in_channels=1, base_width=4, pool_grid=2).eval()
+    torch.manual_seed(0)
+    global_pool = build_encoder("resnet18", in_channels=1, base_width=4).eval()
+    assert pooled.feature_dim == 4 * global_pool.feature_dim == 128
+    with torch.no_grad():
+        grid, whole = pooled(images), global_pool(images)
+    assert grid.shape == (3, 128)
+    # The 2x2 cells of a 4x4 map average back to the global pool (same weights).
+    cells = grid.view(3, 32, 4).mean(2)
+    assert torch.allclose(cells, whole, atol=1e-6)
+    with pytest.raises(ValueError, match="pool_grid"):
+        build_encoder("resnet18", in_channels=1, base_width=4, pool_grid=0)

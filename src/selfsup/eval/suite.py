@@ -15,7 +15,7 @@ from selfsup.data.base import ImageDataset
 from selfsup.eval.features import Preprocess, extract_features
 from selfsup.eval.finetune import _check_labelled, count_classes, finetune, seeded
 from selfsup.eval.knn import knn_accuracy
-from selfsup.eval.linear import WEIGHT_DECAYS, linear_probe
+from selfsup.eval.linear import WEIGHT_DECAYS, linear_probe, standardise
 from selfsup.eval.metrics import accuracy_report
 
 RANDOM_INIT = "random init"
@@ -151,11 +151,12 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """Run every protocol of `config` on each encoder and return the rows of the results table.
 
+    Every feature (an encoder's or the raw pixels) is standardised with the training split's
+    statistics before kNN and the linear probe, so that no row wins by its features' scale.
     For each named encoder: weighted kNN and a linear probe on frozen features with all train
     labels, then, on each of `config.label_fractions`, a linear probe and fine-tuning. With
     `config.baselines`, the trivial baselines under the same protocols and label subsets: the
-    raw pixels (kNN and linear probe on pixels standardised with train statistics, as the probe
-    standardises every feature), the majority class, and with a `build_random_encoder` a
+    raw pixels at the evaluation resolution, the majority class, and with a `build_random_encoder` a
     seeded random encoder (kNN, linear) and supervised training from scratch on each fraction.
     Label subsets come from `selfsup.data.label_fraction_indices` with `config.seed` and are
     shared by all rows. Encoders are moved to `device`; their train/eval flags are left as
@@ -213,13 +214,9 @@ def evaluate(
         return extract_features(encoder, images, preprocess, config.batch_size, device, progress)
 
     def frozen_protocols(name: str, train_features: Tensor, test_features: Tensor) -> None:
-        """kNN with all labels; the linear probe with all labels and on each fraction."""
-        if name == RAW_PIXELS:  # standardised like the probe's input, so kNN sees the same
-            from selfsup.eval.linear import standardise
-
-            bank, queries = standardise(train_features, test_features)
-        else:
-            bank, queries = train_features, test_features
+        """kNN with all labels; the linear probe with all labels and on each fraction. Both see
+        the features standardised with train statistics, pixels and encoders alike."""
+        bank, queries = standardise(train_features, test_features)
         timed(
             name,
             knn_name,

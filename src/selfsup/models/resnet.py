@@ -99,8 +99,11 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         norm: str = "batch",
         selective_kernel: bool = False,
+        pool_grid: int = 1,
     ) -> None:
         super().__init__()
+        if isinstance(pool_grid, bool) or not isinstance(pool_grid, int) or pool_grid < 1:
+            raise ValueError(f"pool_grid must be a positive int, got {pool_grid!r}")
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
         self.bn1 = _norm(channels, norm)
@@ -130,7 +133,7 @@ def _shortcut(in_channels: int, out_channels: int, stride: int, norm: str) -> nn
 
 
 class ResNet(nn.Module):
-    """A ResNet trunk: stem, four stages, global average pool → (B, feature_dim).
+    """A ResNet trunk: stem, four stages, average pool (global, or to a grid) → (B, feature_dim).
 
     Args:
         block: `BasicBlock` or `Bottleneck`.
@@ -146,6 +149,8 @@ class ResNet(nn.Module):
             encoder, where batch statistics would let patches of one image see each other).
         selective_kernel: SK-ResNet (SimCLRv2's biggest encoders): every bottleneck's 3×3
             convolution becomes a `SelectiveKernel`. Bottleneck ResNets (50/101/152) only.
+        pool_grid: the last stage's map is average-pooled to a g×g grid and flattened, so the
+            features keep where things are: C·g² wide. 1 is the usual global average pool.
     """
 
     def __init__(
@@ -159,8 +164,11 @@ class ResNet(nn.Module):
         zero_init_residual: bool = False,
         norm: str = "batch",
         selective_kernel: bool = False,
+        pool_grid: int = 1,
     ) -> None:
         super().__init__()
+        if isinstance(pool_grid, bool) or not isinstance(pool_grid, int) or pool_grid < 1:
+            raise ValueError(f"pool_grid must be a positive int, got {pool_grid!r}")
         if selective_kernel and block is not Bottleneck:
             raise ValueError(
                 "selective kernels replace a bottleneck's 3×3 convolution: use resnet50/101/152"
@@ -194,8 +202,8 @@ class ResNet(nn.Module):
                 channels_in = channels * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = channels_in
+        self.pool = nn.AdaptiveAvgPool2d(pool_grid)
+        self.feature_dim = channels_in * pool_grid**2
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:

@@ -16,6 +16,8 @@ MEASURE_AFTER = 3
 MEASURE_STEPS = 10
 """Steps timed to estimate the step time."""
 
+LONGEST = 30 * 24 * 3600.0
+"""The longest budget: past a month it is a typo."""
 _UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$")
 
@@ -33,8 +35,10 @@ def parse_duration(text: str | float | int) -> float:
         if not match:
             raise ValueError(f"time_budget must look like 90s, 15m or 1.5h, got {text!r}")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"time_budget must be a positive duration, got {text!r}")
+    if not math.isfinite(seconds) or not 0 < seconds <= LONGEST:
+        raise ValueError(
+            f"time_budget must be a positive duration of at most 30 days, got {text!r}"
+        )
     return seconds
 
 
