@@ -16,6 +16,11 @@ from selfsup.cli import main
 from selfsup.errors import SelfsupError
 from selfsup.train import load_checkpoint, read_checkpoint, save_checkpoint
 
+TINY = [
+    "--data.dataset", "digits", "--data.train_subset", "128", "--model.base_width", "2",
+    "--model.head_widths", "[8, 8]", "--train.batch_size", "64", "--train.progress", "false",
+]  # fmt: skip
+
 
 def _state(epoch: int, size: int = 1000) -> dict:
     return {"epoch": epoch, "weights": torch.full((size,), float(epoch)), "name": "run"}
@@ -123,12 +128,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, wrapped) -> None:
 
 def test_resume_from_a_crafted_checkpoint_is_one_line_and_runs_nothing(tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
-    tiny = [
-        "--data.dataset", "digits", "--data.train_subset", "128", "--model.base_width", "2",
-        "--model.head_widths", "[8, 8]", "--train.batch_size", "64", "--train.progress", "false",
-        "--train.epochs", "2",
-    ]  # fmt: skip
-    assert main(["pretrain", "--run-dir", str(run_dir), *tiny]) == 0
+    assert main(["pretrain", "--run-dir", str(run_dir), *TINY, "--train.epochs", "2"]) == 0
     marker = tmp_path / "code-ran"
     checkpoints = run_dir / "checkpoints"
     for name in ("last.pt", "previous.pt"):
@@ -143,11 +143,7 @@ def test_resume_from_a_crafted_checkpoint_is_one_line_and_runs_nothing(tmp_path,
 
 def test_resume_after_a_truncated_last_checkpoint_uses_the_previous(tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
-    tiny = [
-        "--data.dataset", "digits", "--data.train_subset", "128", "--model.base_width", "2",
-        "--model.head_widths", "[8, 8]", "--train.batch_size", "64", "--train.progress", "false",
-    ]  # fmt: skip
-    assert main(["pretrain", "--run-dir", str(run_dir), *tiny, "--train.epochs", "2"]) == 0
+    assert main(["pretrain", "--run-dir", str(run_dir), *TINY, "--train.epochs", "2"]) == 0
     last = run_dir / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])
     capsys.readouterr()
