@@ -274,7 +274,7 @@ class SemisupConfig:
         check_int("distill_batch_size", self.distill_batch_size, 2)
         check_float("distill_weight_decay", self.distill_weight_decay, 0, 1)
         if self.student_encoder != "":
-            check_choice("student_encoder", self.student_encoder, (*ENCODERS, ""))
+            check_choice("student_encoder", self.student_encoder, ENCODERS)
         check_int("student_base_width", self.student_base_width, 1, 4096)
         check_float("student_width_multiplier", self.student_width_multiplier, 0, 64, low_open=True)
         check_choice("student_init", self.student_init, ("random", "pretrained"))

@@ -183,6 +183,7 @@ def evaluate(
     subsets = {
         text: _label_subset_indices(train, text, config.seed) for text in config.label_fractions
     }
+    budgets = {"100%": None, **subsets}  # label budget -> train indices (None: all)
     imbalanced = is_imbalanced(train.labels) or is_imbalanced(test.labels)
     knn_name = f"kNN (k={config.k})"
     rows: list[dict[str, Any]] = []
@@ -231,7 +232,6 @@ def evaluate(
                 temperature=config.knn_temperature,
             ),
         )
-        budgets = {"100%": None, **subsets}
         for text, indices in budgets.items():
             chosen = slice(None) if indices is None else indices
             timed(
@@ -289,7 +289,7 @@ def evaluate(
                 len(indices),
             )
     frozen_protocols(RAW_PIXELS, pixel_features(train.images), pixel_features(test.images))
-    for text, indices in {"100%": None, **subsets}.items():
+    for text, indices in budgets.items():
         labels = train.labels if indices is None else train.labels[indices]
         timed(
             MAJORITY,

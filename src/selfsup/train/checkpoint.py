@@ -46,20 +46,25 @@ def _fsync_directory(directory: Path) -> None:
         os.close(handle)
 
 
-def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
-    """Write `state` to `path` as a checksummed checkpoint: to `path.tmp`, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_synced(state: dict[str, Any], path: Path) -> None:
+    """Write `state` to `path` as header + torch.save bytes, and fsync it."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
     header = b"%s %d %s\n" % (MAGIC, len(payload), hashlib.sha256(payload).hexdigest().encode())
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    with open(temporary, "wb") as handle:
+    with open(path, "wb") as handle:
         handle.write(header)
         handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
+    """Write `state` to `path` as a checksummed checkpoint: to `path.tmp`, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    _write_synced(state, temporary)
     os.replace(temporary, path)
     _fsync_directory(path.parent)
     return path
@@ -68,8 +73,10 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
 def save_checkpoint(state: dict[str, Any], directory: str | Path) -> Path:
     """Write `state` as `directory/last.pt`, keeping the checkpoint it replaces as previous.pt."""
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     last = directory / LAST
-    temporary = save_atomic(state, directory / (LAST + ".new"))
+    temporary = directory / (LAST + ".tmp")
+    _write_synced(state, temporary)
     if last.is_file():
         os.replace(last, directory / PREVIOUS)
     os.replace(temporary, last)
