@@ -45,7 +45,7 @@ LIBRARIES = ("random", "lightly", "selfsup", "lightly-on-selfsup-views", "selfsu
 
 
 def _config(args: argparse.Namespace):
-    from selfsup.cli import chosen_recipe, recipe_path
+    from selfsup.config import chosen_recipe, recipe_path
 
     overrides = {
         "model.base_width": args.base_width,

@@ -17,8 +17,7 @@ import torch
 import yaml
 
 from selfsup import pipeline
-from selfsup.cli import recipe_path
-from selfsup.config import load_config
+from selfsup.config import load_config, recipe_path
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
 from selfsup.models import build_encoder, load_encoder
 

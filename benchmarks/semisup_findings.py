@@ -16,8 +16,13 @@ import argparse
 import sys
 import time
 
-from selfsup.cli import SEMISUP_RECIPE, recipe_path
-from selfsup.config import add_override_arguments, load_config, overrides_from_args
+from selfsup.config import (
+    SEMISUP_RECIPE,
+    add_override_arguments,
+    load_config,
+    overrides_from_args,
+    recipe_path,
+)
 from selfsup.eval import format_table
 from selfsup.experiments import semisup
 from selfsup.pipeline import prepare_run_dir

@@ -47,8 +47,7 @@ import torch
 from compare_lightly import _lightly_transform, _LightlyModel, lightly_step
 
 from selfsup.augment import dataset_stats
-from selfsup.cli import recipe_path
-from selfsup.config import TrainConfig, apply_overrides, load_config
+from selfsup.config import TrainConfig, apply_overrides, load_config, recipe_path
 from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder
 from selfsup.optim import param_groups, scaled_learning_rate, warmup_cosine

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from selfsup.cli import METHOD_RECIPES, chosen_recipe, main, recipe_path
+from selfsup.cli import main
+from selfsup.config import chosen_recipe, recipe_path
+from selfsup.methods.plugin import method_recipes
 
 TINY = [
     "--data.dataset", "synthetic",
@@ -138,7 +140,7 @@ def test_resume_with_other_architecture(tmp_path, capsys) -> None:
     assert "different architecture" in _error_line(capsys)
 
 
-@pytest.mark.parametrize("name", sorted(METHOD_RECIPES))
+@pytest.mark.parametrize("name", sorted(method_recipes()))
 def test_every_method_recipe_builds_its_method(name: str) -> None:
     """`--method NAME` names a bundled recipe that loads and builds (encoder, method, views)."""
     import torch

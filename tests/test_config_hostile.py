@@ -9,6 +9,7 @@ import pytest
 
 from selfsup.cli import main
 from selfsup.config import RunConfig
+from selfsup.methods import METHODS
 
 HOSTILE = ["0", "-1", "nan", "inf", "1000000000000", "1e30", "", "''", "bogus"]
 """As typed after `--section.field`: an empty word is YAML null, '' the empty string."""
@@ -58,7 +59,6 @@ VALID = {
 TINY = [
     "--data.dataset", "digits", "--data.train_subset", "256",
     "--model.base_width", "2", "--model.head_widths", "[16, 8]",
-    "--method.predictor_widths", "[16, 8]", "--method.queue_size", "128",
     "--train.epochs", "1", "--train.batch_size", "64", "--train.threads", "1",
     "--train.progress", "false", "--optim.warmup_epochs", "0.5",
     "--eval.k", "20", "--eval.label_fractions", '["5-per-class"]', "--eval.finetune_epochs", "1",
@@ -68,16 +68,40 @@ TINY = [
 ]  # fmt: skip
 
 
+METHOD_ARGS = {
+    "byol": ["--method.predictor_widths", "[16, 8]"],  # its output is the head's width
+    "moco": ["--method.queue_size", "128"],
+    "cpc": ["--data.image_size", "16", "--method.prediction_steps", "1"],  # a 3-row patch grid
+}
+"""What each method needs besides TINY to train on 8x8 digits."""
+
+
 def _keys() -> list[str]:
     keys = []
     defaults = RunConfig()
     for section in dataclasses.fields(defaults):
         value = getattr(defaults, section.name)
-        if dataclasses.is_dataclass(value):
+        if section.name == "method":
+            names = {f.name for p in METHODS.values() for f in dataclasses.fields(p.config)}
+            keys += [f"method.{name}" for name in sorted(names)]
+        elif dataclasses.is_dataclass(value):
             keys += [f"{section.name}.{field.name}" for field in dataclasses.fields(value)]
         else:
             keys.append(section.name)
     return keys
+
+
+def _methods_with(key: str) -> list[list[str]]:
+    """The method flags to walk `key` under: every method that has the field (each field of a
+    method is walked with that method chosen), or the default method for other sections."""
+    if not key.startswith("method.") or key == "method.name":
+        return [[]]
+    field_name = key.removeprefix("method.")
+    return [
+        ["--method.name", name, *METHOD_ARGS.get(name, [])]
+        for name, plugin in sorted(METHODS.items())
+        if field_name in {f.name for f in dataclasses.fields(plugin.config)}
+    ]
 
 
 def _flag(key: str) -> str:
@@ -99,22 +123,25 @@ def test_hostile_values_fail_in_one_line_or_run_as_documented(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # run_dir values are folders made here
     section = key.split(".")[0]
-    for index, text in enumerate(HOSTILE):
-        if section == "eval":
-            args = ["eval", "--run-dir", trained_run, *TINY]
-        else:
-            verb = "semisup" if section == "semisup" else "pretrain"
-            args = [verb, "--run-dir", str(tmp_path / f"run{index}"), *TINY]
-        status = main([*args, _flag(key), text])
-        err = capsys.readouterr().err.strip().splitlines()
-        errors = [line for line in err if line.startswith("selfsup: error: ")]
-        if status == 0:
-            assert (key, text) in VALID, f"{key} {text!r} ran without complaint; {err}"
-            assert not errors
-        else:
-            assert status == 2, f"{key} {text!r}: exit status {status}"
-            assert len(errors) == 1 and errors == err[-1:], f"{key} {text!r}: {err}"
-            assert (key, text) not in VALID, f"{key} {text!r} is listed valid but failed: {err}"
+    for method_args in _methods_with(key):
+        for index, text in enumerate(HOSTILE):
+            if section == "eval":
+                args = ["eval", "--run-dir", trained_run, *TINY]
+            else:
+                verb = "semisup" if section == "semisup" else "pretrain"
+                run_dir = tmp_path / f"run{index}{''.join(method_args[1:2])}"
+                args = [verb, "--run-dir", str(run_dir), *TINY, *method_args]
+            status = main([*args, _flag(key), text])
+            err = capsys.readouterr().err.strip().splitlines()
+            errors = [line for line in err if line.startswith("selfsup: error: ")]
+            what = f"{key} {text!r} {' '.join(method_args[:2])}"
+            if status == 0:
+                assert (key, text) in VALID, f"{what} ran without complaint; {err}"
+                assert not errors
+            else:
+                assert status == 2, f"{what}: exit status {status}"
+                assert len(errors) == 1 and errors == err[-1:], f"{what}: {err}"
+                assert (key, text) not in VALID, f"{what} is listed valid but failed: {err}"
 
 
 def test_every_documented_valid_value_names_a_real_field() -> None:

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from selfsup import pipeline
-from selfsup.cli import RECIPES
-from selfsup.config import load_config
+from selfsup.config import RECIPES, load_config
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
 from selfsup.models import build_encoder, load_encoder
 

@@ -8,8 +8,7 @@ objective, `LARS` + `warmup_cosine` train it; `SimCLR` (with SimCLRv2's memory),
 SimCLRv2 fine-tunes and distils.
 """
 
-__version__ = "0.1.0"
-
+from selfsup.version import __version__  # noqa: I001 (first: the layers below report it)
 from selfsup.augment import ViewAugment, ViewConfig, normalize
 from selfsup.config import RunConfig, load_config
 from selfsup.data import ImageDataset, label_fraction_indices, load_dataset
@@ -26,14 +25,13 @@ from selfsup.losses import (
     nt_xent_loss,
 )
 from selfsup.methods import (
-    BYOL,
-    CPC,
-    BarlowTwins,
-    DrLIM,
+    METHODS,
     KeyQueue,
-    MoCo,
-    SimCLR,
+    MethodConfig,
+    MethodPlugin,
     build_method,
+    method_exports,
+    register_method,
     update_momentum,
 )
 from selfsup.models import (
@@ -47,23 +45,19 @@ from selfsup.models import (
 )
 from selfsup.optim import LARS, param_groups, scaled_learning_rate, warmup_cosine
 
+globals().update(method_exports())  # SimCLR, MoCo, ... and their configs, as each declares
+
 __all__ = [
-    "BYOL",
-    "CPC",
     "LARS",
-    "BarlowTwins",
     "Classifier",
-    "DrLIM",
     "EncoderWithHead",
     "ImageDataset",
     "KeyQueue",
-    "MoCo",
     "NTXentLoss",
     "ProjectionHead",
     "ResNet",
     "RunConfig",
     "SelfsupError",
-    "SimCLR",
     "ViewAugment",
     "ViewConfig",
     "__version__",
@@ -87,4 +81,9 @@ __all__ = [
     "scaled_learning_rate",
     "update_momentum",
     "warmup_cosine",
+    "METHODS",
+    "MethodConfig",
+    "MethodPlugin",
+    "register_method",
+    *sorted(method_exports()),
 ]

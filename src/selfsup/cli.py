@@ -13,57 +13,15 @@ from pathlib import Path
 
 from selfsup.errors import SelfsupError
 
-RECIPES = Path(__file__).parent / "configs"
-DEFAULT_RECIPE = "simclr-fashion-mnist"
-DRLIM_MAP_RECIPE = "drlim-map-fashion-mnist"
-SEMISUP_RECIPE = "simclr-v2-fashion-mnist"
-# `--method NAME` picks the bundled recipe NAME-fashion-mnist; "moco" means MoCo v2.
-METHOD_RECIPES = {
-    "simclr": "simclr",
-    "simclr-v2": "simclr-v2",
-    "moco": "moco-v2",
-    "moco-v1": "moco-v1",
-    "moco-v2": "moco-v2",
-    "byol": "byol",
-    "barlow-twins": "barlow-twins",
-    "barlow_twins": "barlow-twins",
-    "drlim": "drlim",
-    "cpc": "cpc",
-}
-
-
-def recipe_path(name_or_path: str | None) -> Path | None:
-    """A YAML path as given, or the bundled recipe of that name (None passes through)."""
-    if name_or_path is None:
-        return None
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    bundled = RECIPES / f"{name_or_path.removesuffix('.yaml')}.yaml"
-    if bundled.is_file():
-        return bundled
-    names = ", ".join(sorted(p.stem for p in RECIPES.glob("*.yaml")))
-    raise SelfsupError(f"config {name_or_path!r} is neither a file nor a bundled recipe ({names})")
-
-
-def chosen_recipe(config: str | None, method: str | None) -> str:
-    """`--config` if given, else the bundled recipe of `--method`, else the default recipe."""
-    if method is None:
-        return config or DEFAULT_RECIPE
-    if config is not None:
-        raise SelfsupError(
-            "give either --config or --method (which picks a bundled recipe), not both; "
-            "to change the method of a recipe use --method.name"
-        )
-    if method not in METHOD_RECIPES:
-        raise SelfsupError(
-            f"unknown method {method!r}; choose one of {', '.join(sorted(METHOD_RECIPES))}"
-        )
-    return f"{METHOD_RECIPES[method]}-fashion-mnist"
-
 
 def _parser() -> argparse.ArgumentParser:
-    from selfsup.config import add_override_arguments
+    from selfsup.config import (
+        DEFAULT_RECIPE,
+        DRLIM_MAP_RECIPE,
+        SEMISUP_RECIPE,
+        add_override_arguments,
+    )
+    from selfsup.methods.plugin import method_recipes
 
     parser = argparse.ArgumentParser(
         prog="selfsup", description="Self-supervised representation learning, evaluated."
@@ -81,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
             "--method",
             default=None,
             help="a method's bundled recipe instead of --config: "
-            + ", ".join(name for name in METHOD_RECIPES if "_" not in name),
+            + ", ".join(name for name in sorted(method_recipes()) if "_" not in name),
         )
         add_override_arguments(sub)
         return sub
@@ -153,7 +111,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     from selfsup import pipeline
-    from selfsup.config import load_config, overrides_from_args
+    from selfsup.config import (
+        DRLIM_MAP_RECIPE,
+        SEMISUP_RECIPE,
+        chosen_recipe,
+        load_config,
+        overrides_from_args,
+        recipe_path,
+    )
     from selfsup.dist.launch import is_main_process, launched_by_torchrun
     from selfsup.eval import format_table
 

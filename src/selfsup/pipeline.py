@@ -40,6 +40,7 @@ from selfsup.models import (
     save_head,
 )
 from selfsup.train import has_checkpoint, plot_metrics, resolve_device, train
+from selfsup.version import __version__
 
 
 def load_split(config: RunConfig, split: str) -> ImageDataset:
@@ -108,8 +109,6 @@ def encoder_architecture(
 
 
 def run_metadata() -> dict[str, Any]:
-    from selfsup import __version__
-
     return {
         "command": " ".join(sys.argv),
         "selfsup": __version__,

@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from selfsup.augment import dataset_stats
-from selfsup.cli import chosen_recipe, recipe_path
+from selfsup.config import chosen_recipe, recipe_path
 from selfsup.config import load_config
 from selfsup.data import load_dataset
 from selfsup.dist import global_batch_norm
@@ -43,15 +43,20 @@ METHOD_NAMES = sorted(METHODS)
 RTOL, ATOL = 1e-9, 1e-11  # see the module docstring for why
 
 
+METHOD_SMALL = {
+    "byol": {"method.predictor_widths": [32, 16]},
+    "moco": {"method.queue_size": 48},
+    "drlim": {"method.neighbours": 2, "model.head_widths": [32, 2]},
+}
+"""Each method's own fields, shrunk like the rest."""
+
+
 def _config(name: str, run_dir: str = "unused", epochs: int = 1, **overrides):
     """The method's bundled recipe, shrunk to a few milliseconds a step."""
     small = {
         "run_dir": run_dir,
         "model.base_width": 4,
         "model.head_widths": [32, 16],
-        "method.predictor_widths": [32, 16],
-        "method.queue_size": 48,
-        "method.neighbours": 2,
         "train.epochs": epochs,
         "train.batch_size": WORLD * LOCAL,
         "train.device": "cpu",
@@ -61,8 +66,7 @@ def _config(name: str, run_dir: str = "unused", epochs: int = 1, **overrides):
         "data.train_subset": None,
         **overrides,
     }
-    if name == "drlim":
-        small["model.head_widths"] = [32, 2]
+    small.update(METHOD_SMALL.get(name, {}))
     return load_config(recipe_path(chosen_recipe(None, name.replace("_", "-"))), small)
 
 

@@ -19,6 +19,7 @@ def digits_config(run_dir: str, **overrides: object):
             "data.dataset": "digits",
             "model.base_width": 8,
             "model.head_widths": [32, 2],
+            "method.name": "drlim",
             "method.margin": 1.0,
             "method.neighbours": 5,
             "optim.optimizer": "sgd",

@@ -26,14 +26,12 @@ def _method_views(config, seed: int) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_forward_backward_and_state_round_trip(name: str) -> None:
+    own = {
+        "byol": {"method.predictor_widths": [16, 8]},
+        "cpc": {"method.prediction_steps": 2},  # a 3×3 grid of 8 px patches at stride 4
+    }
     config = load_config(
-        None,
-        {
-            "method.name": name,
-            "model.head_widths": [16, 8],
-            "method.predictor_widths": [16, 8],
-            "method.prediction_steps": 2,  # CPC: a 3×3 grid of 8 px patches at stride 4
-        },
+        None, {"method.name": name, "model.head_widths": [16, 8], **own.get(name, {})}
     )
     torch.manual_seed(0)
     method = build_method(build_encoder("resnet18", base_width=4), config)

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from selfsup.version import __version__
+
 COLUMNS = ("encoder", "protocol", "labels", "top1", "top3", "top5")
 HEADER = "| encoder | protocol | labels | top-1 | top-3 | top-5 |"
 
@@ -58,11 +60,9 @@ def format_table(results: Sequence[Mapping[str, Any]], extra_columns: Sequence[s
 
 
 def _metadata(extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    import selfsup  # at call time, when the package is fully imported
-
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "selfsup_version": getattr(selfsup, "__version__", "unknown"),
+        "selfsup_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "command": " ".join(sys.argv),

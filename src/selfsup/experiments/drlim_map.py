@@ -22,16 +22,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.augment.pairs import NeighbourPairs
 from selfsup.config import RunConfig, save_config
-from selfsup.data import ImageDataset, pixel_neighbours
+from selfsup.data import ImageDataset
 from selfsup.errors import SelfsupError
 from selfsup.eval import extract_features, make_preprocess
 from selfsup.methods import build_method, build_views
+from selfsup.methods.drlim import DrLIMConfig
 from selfsup.models import build_encoder
 from selfsup.pipeline import encoder_architecture, load_split, run_metadata
 from selfsup.train import plot_metrics, resolve_device, train
-
-PAIRS = ("neighbours", "augment")
 
 
 def _two_classes(dataset: ImageDataset, classes: Sequence[int]) -> ImageDataset:
@@ -142,7 +142,7 @@ def drlim_map(
 
     The bundled recipe `drlim-map-fashion-mnist` sizes a run to ~2 minutes on 2 CPU cores:
 
-    >>> from selfsup.cli import recipe_path
+    >>> from selfsup.config import recipe_path
     >>> from selfsup.config import load_config
     >>> config = load_config(recipe_path("drlim-map-fashion-mnist"), {"run_dir": "runs/map"})
     >>> drlim_map(config, classes=(7, 9), output="map.png")["knn_accuracy"]  # doctest: +SKIP
@@ -157,13 +157,13 @@ def drlim_map(
         )
     if knn_k < 1:
         raise SelfsupError(f"knn_k must be >= 1, got {knn_k}")
-    if config.method.pairs not in PAIRS:
+    if not isinstance(config.method, DrLIMConfig):
         raise SelfsupError(
-            f"method.pairs must be one of {', '.join(PAIRS)}, got {config.method.pairs!r}"
+            f"drlim-map trains DrLIM, but the config's method is {config.method.name}; use the "
+            "drlim-map-fashion-mnist recipe or --method.name drlim"
         )
     started = time.perf_counter()
     config = copy.deepcopy(config)
-    config.method.name = "drlim"
     run_dir = Path(config.run_dir)
     train_set = _two_classes(load_split(config, "train"), classes)
     test_set = _two_classes(load_split(config, "test"), classes)
@@ -176,10 +176,12 @@ def drlim_map(
     architecture = encoder_architecture(config, train_set)
     mean, std = architecture["mean"], architecture["std"]
     neighbour_started = time.perf_counter()
-    neighbours = pixel_neighbours(train_set.images, k)
+    make_views = build_views(config, train_set.images, mean, std)  # finds the pixel neighbours
     neighbour_seconds = time.perf_counter() - neighbour_started
-    agreement = (train_set.labels[neighbours] == train_set.labels[:, None]).double().mean()
-    make_views = build_views(config, train_set.images, mean, std)
+    agreement = None  # of the neighbour pairs' labels; augmented pairs have no neighbours
+    if isinstance(make_views, NeighbourPairs):
+        same = train_set.labels[make_views.neighbours] == train_set.labels[:, None]
+        agreement = 100.0 * same.double().mean().item()
 
     torch.manual_seed(config.train.seed)
     encoder = build_encoder(architecture["name"], **architecture["kwargs"])
@@ -214,7 +216,7 @@ def drlim_map(
         "pca_nearest_centroid_accuracy": _nearest_centroid_accuracy(
             pca_train, train_set.labels, pca_test, test_set.labels
         ),
-        "neighbour_label_agreement": 100.0 * agreement.item(),
+        "neighbour_label_agreement": agreement,
         "final_loss": summary.final_loss,
         "neighbour_seconds": neighbour_seconds,
         "train_seconds": summary.seconds,

@@ -7,11 +7,14 @@ three linear layers of 8192 units, BN + ReLU after the first two; λ = 5e-3).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from selfsup.checks import check_float
 from selfsup.losses.barlow_twins import barlow_twins_loss
+from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method
 from selfsup.models.heads import ProjectionHead
 from selfsup.models.registry import feature_dim
 
@@ -61,3 +64,44 @@ class BarlowTwins(nn.Module):
             self.redundancy_weight,
             self.gather_distributed,
         )
+
+
+@dataclass
+class BarlowTwinsConfig(MethodConfig):
+    """Barlow Twins' hyper-parameters.
+
+    Attributes:
+        name: barlow_twins.
+        redundancy_weight: λ on the off-diagonal (redundancy-reduction) terms (5e-3 in [0]).
+        gather_distributed: the cross-correlation is computed over the global batch.
+    """
+
+    name: str = "barlow_twins"
+    redundancy_weight: float = 5e-3
+    gather_distributed: bool = True
+
+    def __post_init__(self) -> None:
+        check_float("redundancy_weight", self.redundancy_weight, 0, 1e3)
+
+
+def build_barlow_twins(
+    encoder: nn.Module, config: BarlowTwinsConfig, head_widths: Sequence[int]
+) -> BarlowTwins:
+    """Barlow Twins from its config section and the model's head widths."""
+    return BarlowTwins(
+        encoder,
+        head_widths=head_widths,
+        redundancy_weight=config.redundancy_weight,
+        gather_distributed=config.gather_distributed,
+    )
+
+
+register_method(
+    MethodPlugin(
+        "barlow_twins",
+        BarlowTwinsConfig,
+        build_barlow_twins,
+        recipes={"barlow-twins": "barlow-twins-fashion-mnist"},
+        exports={"BarlowTwins": BarlowTwins, "BarlowTwinsConfig": BarlowTwinsConfig},
+    )
+)

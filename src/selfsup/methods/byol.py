@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from selfsup.checks import check_float, check_widths
 from selfsup.losses.negative_cosine import negative_cosine_loss
 from selfsup.methods.momentum import cosine_momentum, momentum_copy, update_momentum
+from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method
 from selfsup.models.heads import ProjectionHead
 from selfsup.models.registry import feature_dim
 
@@ -71,3 +74,45 @@ class BYOL(nn.Module):
         momentum = cosine_momentum(step, total_steps, self.base_momentum)
         update_momentum(self.target_encoder, self.encoder, momentum)
         update_momentum(self.target_head, self.projection_head, momentum)
+
+
+@dataclass
+class BYOLConfig(MethodConfig):
+    """BYOL's hyper-parameters.
+
+    Attributes:
+        name: byol.
+        momentum: the target network's base τ, raised to 1 along a cosine over the run
+            (0.996 in the paper; 0.99 for short runs).
+        predictor_widths: the predictor q's layer widths (hidden, output); the output must
+            equal the projection width, the last of model.head_widths.
+    """
+
+    name: str = "byol"
+    momentum: float = 0.999
+    predictor_widths: tuple[int, ...] = (512, 128)
+
+    def __post_init__(self) -> None:
+        check_float("momentum", self.momentum, 0, 1)
+        check_widths("predictor_widths", self.predictor_widths)
+
+
+def build_byol(encoder: nn.Module, config: BYOLConfig, head_widths: Sequence[int]) -> BYOL:
+    """BYOL from its config section and the model's head widths."""
+    return BYOL(
+        encoder,
+        head_widths=head_widths,
+        predictor_widths=config.predictor_widths,
+        base_momentum=config.momentum,
+    )
+
+
+register_method(
+    MethodPlugin(
+        "byol",
+        BYOLConfig,
+        build_byol,
+        recipes={"byol": "byol-fashion-mnist"},
+        exports={"BYOL": BYOL, "BYOLConfig": BYOLConfig},
+    )
+)

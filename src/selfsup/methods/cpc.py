@@ -13,11 +13,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from selfsup.augment.makers import ViewMaker
+from selfsup.augment.patches import PatchViews
+from selfsup.augment.views import ViewConfig
+from selfsup.checks import check_float, check_int
 from selfsup.losses.cpc import cpc_info_nce
+from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method
 from selfsup.models.patches import PatchGrid
 
 
@@ -139,3 +145,66 @@ class CPC(nn.Module):
                 cpc_info_nce(predictions, latents, step, self.temperature, self.gather_distributed)
             )
         return torch.stack(losses).mean()
+
+
+@dataclass
+class CPCConfig(MethodConfig):
+    """CPC's hyper-parameters.
+
+    Attributes:
+        name: cpc.
+        temperature: τ dividing the InfoNCE scores (1: the papers' plain dot products).
+        gather_distributed: the negatives are the patches of every process's batch.
+        patch_size: side of the square patches cut from each view, in pixels.
+        patch_stride: step between patches, in pixels (half the size: 50% overlap, as in [0]).
+        prediction_steps: the context predicts the patches 1..prediction_steps rows below.
+    """
+
+    name: str = "cpc"
+    temperature: float = 0.5
+    gather_distributed: bool = True
+    patch_size: int = 8
+    patch_stride: int = 4
+    prediction_steps: int = 3
+
+    def __post_init__(self) -> None:
+        check_float("temperature", self.temperature, 0, 100, low_open=True)
+        check_int("patch_size", self.patch_size, 2, 4096)
+        check_int("patch_stride", self.patch_stride, 1, 4096)
+        check_int("prediction_steps", self.prediction_steps, 1, 4096)
+
+
+def cpc_views(
+    config: CPCConfig,
+    augment: ViewConfig,
+    images: torch.Tensor | torch.utils.data.Dataset,
+    mean: Sequence[float],
+    std: Sequence[float],
+    dtype: torch.dtype = torch.float32,
+) -> ViewMaker:
+    """CPC's view recipe: one grid of overlapping patches, each augmented on its own."""
+    return PatchViews.from_config(augment, config.patch_size, config.patch_stride, mean, std, dtype)
+
+
+def build_cpc(encoder: nn.Module, config: CPCConfig, head_widths: Sequence[int]) -> CPC:
+    """CPC from its config section (it has no projection head: `head_widths` is unused)."""
+    return CPC(
+        encoder,
+        patch_size=config.patch_size,
+        stride=config.patch_stride,
+        prediction_steps=config.prediction_steps,
+        temperature=config.temperature,
+        gather_distributed=config.gather_distributed,
+    )
+
+
+register_method(
+    MethodPlugin(
+        "cpc",
+        CPCConfig,
+        build_cpc,
+        views=cpc_views,
+        recipes={"cpc": "cpc-fashion-mnist"},
+        exports={"CPC": CPC, "CPCConfig": CPCConfig, "MaskedContextNetwork": MaskedContextNetwork},
+    )
+)

@@ -7,11 +7,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from selfsup.augment.makers import AugmentedViews, ViewMaker
+from selfsup.augment.pairs import NeighbourPairs
+from selfsup.augment.views import ViewConfig
+from selfsup.checks import check_choice, check_float, check_int
+from selfsup.data.neighbours import pixel_neighbours
 from selfsup.losses.drlim import drlim_batch_loss
+from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method
 from selfsup.models.heads import ProjectionHead
 from selfsup.models.registry import feature_dim
 
@@ -71,3 +78,74 @@ class DrLIM(nn.Module):
         outputs = self.projection_head(self.encoder(torch.cat(list(views))))  # 2B x D
         anchors, partners = outputs[:batch], outputs[batch:]
         return drlim_batch_loss(anchors, partners, self.margin, self.gather_distributed)
+
+
+PAIRS = ("neighbours", "augment")
+"""DrLIM's similar pairs: pixel-space neighbours (the paper's) or two views of one image."""
+
+
+@dataclass
+class DrLIMConfig(MethodConfig):
+    """DrLIM's hyper-parameters.
+
+    Attributes:
+        name: drlim.
+        margin: m of Eq. (4): dissimilar pairs are pushed until they are m apart.
+        gather_distributed: dissimilar partners come from every process's batch.
+        pairs: the similar pairs: "neighbours" (an image and one of its k nearest neighbours
+            in pixel space, as in the paper) or "augment" (two augmented views of one image).
+        neighbours: k, the neighbours per image with pairs "neighbours".
+    """
+
+    name: str = "drlim"
+    margin: float = 1.0
+    gather_distributed: bool = True
+    pairs: str = "neighbours"
+    neighbours: int = 5
+
+    def __post_init__(self) -> None:
+        check_float("margin", self.margin, 0, 1e3, low_open=True)
+        check_choice("pairs", self.pairs, PAIRS)
+        check_int("neighbours", self.neighbours, 1, 10_000)
+
+
+def drlim_views(
+    config: DrLIMConfig,
+    augment: ViewConfig,
+    images: torch.Tensor | torch.utils.data.Dataset,
+    mean: Sequence[float],
+    std: Sequence[float],
+    dtype: torch.dtype = torch.float32,
+) -> ViewMaker:
+    """DrLIM's view recipe: neighbour pairs found once in pixel space, or two augmented views."""
+    if config.pairs == "augment":
+        return AugmentedViews.from_config(augment, 2, mean, std, dtype)
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(
+            "DrLIM's neighbour pairs look images up in memory; drop --data.stream or use "
+            "--method.pairs augment"
+        )
+    neighbours = pixel_neighbours(images, config.neighbours)
+    return NeighbourPairs(images, neighbours, mean, std, dtype=dtype)
+
+
+def build_drlim(encoder: nn.Module, config: DrLIMConfig, head_widths: Sequence[int]) -> DrLIM:
+    """DrLIM from its config section and the model's head widths."""
+    return DrLIM(
+        encoder,
+        head_widths=head_widths,
+        margin=config.margin,
+        gather_distributed=config.gather_distributed,
+    )
+
+
+register_method(
+    MethodPlugin(
+        "drlim",
+        DrLIMConfig,
+        build_drlim,
+        views=drlim_views,
+        recipes={"drlim": "drlim-fashion-mnist"},
+        exports={"DrLIM": DrLIM, "DrLIMConfig": DrLIMConfig},
+    )
+)

@@ -10,15 +10,18 @@ v2's an MLP (`[2048, 128]`, fc-ReLU-fc with no BN, as in [1]'s code); both are t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfsup.checks import check_float, check_int
 from selfsup.dist.gather import gather_with_grad
 from selfsup.dist.shuffle import batch_shuffle, batch_unshuffle
 from selfsup.losses.info_nce import info_nce_loss
 from selfsup.methods.momentum import momentum_copy, update_momentum
+from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method
 from selfsup.methods.queue import KeyQueue
 from selfsup.models.heads import ProjectionHead
 from selfsup.models.registry import feature_dim
@@ -105,3 +108,57 @@ class MoCo(nn.Module):
         """The momentum update of the key encoder and head (Eq. 2 of [0])."""
         update_momentum(self.key_encoder, self.encoder, self.momentum)
         update_momentum(self.key_head, self.projection_head, self.momentum)
+
+
+@dataclass
+class MoCoConfig(MethodConfig):
+    """MoCo's hyper-parameters (v1 and v2 differ by recipe: temperature, head, augmentation).
+
+    Attributes:
+        name: moco.
+        temperature: InfoNCE's τ (0.07 in v1, 0.2 in v2).
+        momentum: the key encoder's constant momentum m, θ_k ← m θ_k + (1 − m) θ_q.
+        queue_size: the dictionary size K, in keys (any size; it need not divide by the batch).
+        shuffle_bn: shuffle the key encoder's batch across processes so BN cannot leak.
+        symmetric: each view also queries the other's key, and the two losses are averaged.
+    """
+
+    name: str = "moco"
+    temperature: float = 0.5
+    momentum: float = 0.999
+    queue_size: int = 4096
+    shuffle_bn: bool = True
+    symmetric: bool = False
+
+    def __post_init__(self) -> None:
+        check_float("temperature", self.temperature, 0, 100, low_open=True)
+        check_float("momentum", self.momentum, 0, 1)
+        check_int("queue_size", self.queue_size, 1)
+
+
+def build_moco(encoder: nn.Module, config: MoCoConfig, head_widths: Sequence[int]) -> MoCo:
+    """MoCo from its config section and the model's head widths."""
+    return MoCo(
+        encoder,
+        head_widths=head_widths,
+        temperature=config.temperature,
+        momentum=config.momentum,
+        queue_size=config.queue_size,
+        shuffle_bn=config.shuffle_bn,
+        symmetric=config.symmetric,
+    )
+
+
+register_method(
+    MethodPlugin(
+        "moco",
+        MoCoConfig,
+        build_moco,
+        recipes={
+            "moco": "moco-v2-fashion-mnist",
+            "moco-v1": "moco-v1-fashion-mnist",
+            "moco-v2": "moco-v2-fashion-mnist",
+        },
+        exports={"MoCo": MoCo, "MoCoConfig": MoCoConfig},
+    )
+)

@@ -8,13 +8,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from selfsup.checks import check_float, check_int
 from selfsup.dist.gather import gather_with_grad
 from selfsup.losses.nt_xent import nt_xent_loss
 from selfsup.methods.momentum import momentum_copy, update_momentum
+from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method
 from selfsup.methods.queue import KeyQueue
 from selfsup.models.heads import ProjectionHead
 from selfsup.models.registry import feature_dim
@@ -99,3 +102,51 @@ class SimCLR(nn.Module):
         if self.memory is not None:
             update_momentum(self.memory_encoder, self.encoder, self.momentum)
             update_momentum(self.memory_head, self.projection_head, self.momentum)
+
+
+@dataclass
+class SimCLRConfig(MethodConfig):
+    """SimCLR's hyper-parameters (SimCLRv2's with a memory).
+
+    Attributes:
+        name: simclr.
+        temperature: NT-Xent's softmax temperature τ (0.5 in SimCLR's CIFAR runs, 0.1-0.2 for
+            big batches).
+        gather_distributed: negatives come from the global batch across processes.
+        memory_size: SimCLRv2's memory of momentum-encoded negatives, in keys (0: none).
+        momentum: m of the memory network, θ_k ← m θ_k + (1 − m) θ (used with a memory only).
+    """
+
+    name: str = "simclr"
+    temperature: float = 0.5
+    gather_distributed: bool = True
+    memory_size: int = 0
+    momentum: float = 0.999
+
+    def __post_init__(self) -> None:
+        check_float("temperature", self.temperature, 0, 100, low_open=True)
+        check_int("memory_size", self.memory_size, 0)
+        check_float("momentum", self.momentum, 0, 1)
+
+
+def build_simclr(encoder: nn.Module, config: SimCLRConfig, head_widths: Sequence[int]) -> SimCLR:
+    """SimCLR from its config section and the model's head widths."""
+    return SimCLR(
+        encoder,
+        head_widths=head_widths,
+        temperature=config.temperature,
+        gather_distributed=config.gather_distributed,
+        memory_size=config.memory_size,
+        momentum=config.momentum,
+    )
+
+
+register_method(
+    MethodPlugin(
+        "simclr",
+        SimCLRConfig,
+        build_simclr,
+        recipes={"simclr": "simclr-fashion-mnist", "simclr-v2": "simclr-v2-fashion-mnist"},
+        exports={"SimCLR": SimCLR, "SimCLRConfig": SimCLRConfig},
+    )
+)
