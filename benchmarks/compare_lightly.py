@@ -30,8 +30,8 @@ import time
 
 import torch
 
-from selfsup.augment import dataset_stats
 from selfsup.config import load_config
+from selfsup.data.stats import dataset_stats
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
 from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder
@@ -169,7 +169,7 @@ class _LightlyModel(torch.nn.Module):
             self.head_momentum = copy.deepcopy(self.head)
             deactivate_requires_grad(self.backbone_momentum)
             deactivate_requires_grad(self.head_momentum)
-        self.momentum = method.momentum
+        self.momentum = getattr(method, "momentum", None)  # MoCo's m, BYOL's base τ
 
     def _momentum(self, images: torch.Tensor) -> torch.Tensor:
         return self.head_momentum(self.backbone_momentum(images)).detach()

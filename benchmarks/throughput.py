@@ -46,15 +46,15 @@ import torch
 # directory on sys.path.
 from compare_lightly import _lightly_transform, _LightlyModel, lightly_step
 
-from selfsup.augment import dataset_stats
 from selfsup.config import TrainConfig, apply_overrides, load_config, recipe_path
+from selfsup.data.stats import dataset_stats
 from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder
 from selfsup.optim import param_groups, scaled_learning_rate, warmup_cosine
 from selfsup.pipeline import encoder_kwargs, load_split
 from selfsup.train import resolve_device, train
-from selfsup.train.loop import autocast_context
 from selfsup.train.metrics import read_metrics
+from selfsup.train.setup import autocast_context
 
 IMAGE_SIZE = 32
 # lightly runs first: selfsup's loop changes process-wide state that lightly's users do not get

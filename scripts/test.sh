@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 ruff check src tests benchmarks
-python3 -m pytest -o addopts="--import-mode=importlib" -ra "$@"
+lint-imports  # the layering contract in pyproject.toml: no upward import
+python3 -m pytest -o addopts="--import-mode=importlib --doctest-modules" -ra "$@"

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from selfsup.augment import ViewAugment, dataset_stats, save_view_grid
+from selfsup.augment import ViewAugment, save_view_grid
 from selfsup.config import (
     RunConfig,
     apply_overrides,
@@ -27,6 +27,7 @@ from selfsup.data import (
     open_stream,
     sample_stats,
 )
+from selfsup.data.stats import dataset_stats
 from selfsup.dist.launch import barrier, init_from_env, is_main_process
 from selfsup.errors import SelfsupError
 from selfsup.eval import evaluate, extract_features, make_preprocess, write_results

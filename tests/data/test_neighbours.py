@@ -37,6 +37,15 @@ def test_matches_brute_force_reference(count: int, k: int) -> None:
     assert torch.equal(ours, expected)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 1, 1), (1, 1, 3)])
+def test_images_of_one_or_few_values_match_the_reference(shape: tuple[int, ...]) -> None:
+    """One value per image (an inner dimension of 1) is where torch._int_mm goes wrong."""
+    images = random_images(12, seed=5, shape=shape)
+    ours = pixel_neighbours(images, 3)
+    expected = reference_neighbours(images, 3)
+    assert torch.equal(squared_distances(images, ours), squared_distances(images, expected))
+
+
 @pytest.mark.parametrize("chunk_size", [1, 2, 7, 16, 17, 18, 100])
 def test_chunk_boundaries_change_nothing(chunk_size: int) -> None:
     images = random_images(17, seed=3)

@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from selfsup.augment import dataset_stats
 from selfsup.data import ImageFiles, TarShards, load_folder, sample_stats, write_shards
+from selfsup.data.stats import dataset_stats
 from selfsup.errors import SelfsupError
 
 SIZE = 12

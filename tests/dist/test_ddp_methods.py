@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from selfsup.augment import dataset_stats
+from selfsup.data.stats import dataset_stats
 from selfsup.config import chosen_recipe, recipe_path
 from selfsup.config import load_config
 from selfsup.data import load_dataset

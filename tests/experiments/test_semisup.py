@@ -69,7 +69,8 @@ def test_semisup_runs_all_stages_and_every_output_loads_back(tmp_path, capsys) -
         assert sum(p.numel() for p in model.parameters()) == row["parameters"]
         assert classifier_accuracy(model, test, preprocess)["top1"] == pytest.approx(row["top1"])
     teacher, spec = load_classifier(run_dir / "finetune/5-per-class/head-layer-1")
-    assert spec["head"] == {"in_dim": encoder.feature_dim, "widths": [32, 32, 16], "depth": 1}
+    head = {"in_dim": encoder.feature_dim, "widths": [32, 32, 16], "depth": 1}
+    assert spec["head"] == {**head, "batch_norm": True, "last_batch_norm": False}
     assert teacher.linear.in_features == 32  # the classifier sits on the head's first layer
     small, _ = load_classifier(run_dir / "distill/5-per-class/small")
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in teacher.parameters())

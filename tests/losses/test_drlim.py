@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from selfsup.losses import DrLIMLoss, drlim_margin_loss
+from selfsup.losses import DrLIMLoss, drlim_batch_loss, drlim_margin_loss
 
 
 def reference_drlim(
@@ -35,6 +35,33 @@ def test_matches_reference_values_and_gradients(pairs: int, margin: float, dim: 
     torch.testing.assert_close(ours, expected)
     for got, want in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(got, want)
+
+
+def reference_drlim_batch(anchors: torch.Tensor, partners: torch.Tensor, margin: float):
+    """The batch loss as the DrLIM method defines it, pair by pair: the mean L_S over the B
+    similar pairs (a_i, b_i) plus the mean L_D over the B(B − 1) cross pairs (a_i, b_j), j ≠ i."""
+    batch = anchors.shape[0]
+    similar = reference_drlim(anchors, partners, [False] * batch, margin)
+    rows = [i for i in range(batch) for j in range(batch) if j != i]
+    columns = [j for i in range(batch) for j in range(batch) if j != i]
+    dissimilar = reference_drlim(anchors[rows], partners[columns], [True] * len(rows), margin)
+    return similar + dissimilar
+
+
+@pytest.mark.parametrize("batch", [2, 3, 7])
+@pytest.mark.parametrize("margin", [0.5, 2.0])
+def test_batch_loss_matches_reference_values_and_gradients(batch: int, margin: float) -> None:
+    generator = torch.Generator().manual_seed(batch * 10 + int(margin))
+    anchors = torch.randn(batch, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    partners = torch.randn(batch, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    ours = drlim_batch_loss(anchors, partners, margin)
+    expected = reference_drlim_batch(anchors, partners, margin)
+    assert ours.dtype == torch.float64
+    torch.testing.assert_close(ours, expected, rtol=1e-12, atol=1e-12)
+    got = torch.autograd.grad(ours, (anchors, partners))
+    want = torch.autograd.grad(expected, (anchors, partners))
+    for ours_grad, reference_grad in zip(got, want, strict=True):
+        torch.testing.assert_close(ours_grad, reference_grad, rtol=1e-12, atol=1e-12)
 
 
 def test_reference_sees_both_terms_inside_and_beyond_the_margin() -> None:

@@ -32,12 +32,16 @@ def test_forward_is_a_finite_scalar_and_backward_reaches_encoder_and_projector()
     assert any(p.grad.abs().sum() > 0 for p in method.encoder.parameters())
 
 
-def test_loss_is_barlow_twins_on_projections_of_both_views() -> None:
+def test_loss_is_barlow_twins_on_projections_of_each_view_on_its_own() -> None:
+    """Each view passes f and g alone (per-view BN, as the paper's code), not one 2N batch."""
     method = _barlow_twins(redundancy_weight=0.1)
     views = _views(1)
-    projections = method.projection_head(method.encoder(torch.cat(views)))
-    expected = barlow_twins_loss(projections[:6], projections[6:], redundancy_weight=0.1)
+    first, second = (method.projection_head(method.encoder(view)) for view in views)
+    expected = barlow_twins_loss(first, second, redundancy_weight=0.1)
     torch.testing.assert_close(method(views), expected)
+    joint = method.projection_head(method.encoder(torch.cat(views)))
+    concatenated = barlow_twins_loss(joint[:6], joint[6:], redundancy_weight=0.1)
+    assert not torch.allclose(method(views), concatenated)  # the batch statistics differ
 
 
 def test_validation() -> None:

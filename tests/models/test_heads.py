@@ -72,3 +72,38 @@ def test_head_round_trips(tmp_path) -> None:
     features = torch.randn(3, 16)
     for depth in range(4):
         torch.testing.assert_close(loaded(features, depth), head(features, depth))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"batch_norm": True, "last_batch_norm": False},  # SimCLR's head
+        {"batch_norm": False, "last_batch_norm": False},  # MoCo v2's head (no BN)
+        {"batch_norm": True, "last_batch_norm": True},  # SimCLRv2 / MoCo v3's BN'd output
+        {"batch_norm": False, "last_batch_norm": True},
+    ],
+)
+def test_every_head_option_is_saved_and_restored(tmp_path, options) -> None:
+    torch.manual_seed(0)
+    head = ProjectionHead(16, [12, 4], **options)
+    head(torch.randn(8, 16))  # moves the BN running statistics off their initial values
+    save_head(head.eval(), tmp_path)
+    loaded = load_head(tmp_path).eval()
+    assert loaded.spec() == head.spec() == {"in_dim": 16, "widths": [12, 4], **options}
+    assert [type(m) for m in loaded.modules()] == [type(m) for m in head.modules()]
+    features = torch.randn(3, 16)
+    torch.testing.assert_close(loaded(features), head(features))
+
+
+def test_a_moco_head_reloads_for_semisup(tmp_path) -> None:
+    """MoCo v2's BN-free head, as a run exports it, is the head `semisup` fine-tunes from."""
+    from selfsup.config import load_config
+    from selfsup.methods import build_method
+
+    config = load_config(None, {"method.name": "moco", "model.head_widths": [12, 4]})
+    moco = build_method(build_encoder("resnet18", in_channels=1, base_width=2), config)
+    save_head(moco.projection_head.eval(), tmp_path)
+    loaded = load_head(tmp_path).eval()
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in loaded.modules())
+    features = torch.randn(3, moco.projection_head.in_dim)
+    torch.testing.assert_close(loaded(features), moco.projection_head(features))

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from selfsup.augment.views import ViewAugment, eval_transform
+from selfsup.augment.geometry import eval_transform
+from selfsup.augment.views import ViewAugment
 
 __all__ = ["save_view_grid"]
 

@@ -14,8 +14,10 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from selfsup.augment.config import ViewConfig
 from selfsup.augment.random import Draws
-from selfsup.augment.views import ViewAugment, ViewConfig, normalize
+from selfsup.augment.views import ViewAugment
+from selfsup.data.stats import normalize
 
 
 class ViewMaker(Protocol):

@@ -14,7 +14,9 @@ import torch
 from torch import Tensor
 
 from selfsup.augment.random import Draws, integers
-from selfsup.augment.views import ViewAugment, normalize
+from selfsup.augment.views import ViewAugment
+from selfsup.data.neighbours import pixel_neighbours
+from selfsup.data.stats import normalize
 
 
 class NeighbourPairs:
@@ -69,6 +71,19 @@ class NeighbourPairs:
         self.mean, self.std = list(mean), list(std)
         self.augment = augment
         self.dtype = dtype
+
+    @classmethod
+    def from_images(
+        cls,
+        images: Tensor,
+        k: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        dtype: torch.dtype = torch.float32,
+    ) -> NeighbourPairs:
+        """The paper's pairs: each image with one of its `k` nearest neighbours in pixel space,
+        found once over the whole set (`selfsup.data.pixel_neighbours`)."""
+        return cls(images, pixel_neighbours(images, k), mean, std, dtype=dtype)
 
     def _to_input(self, images: Tensor, generator: Draws) -> Tensor:
         if self.augment is None:

@@ -19,8 +19,10 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
+from selfsup.augment.config import ViewConfig
 from selfsup.augment.random import Draws
-from selfsup.augment.views import ViewAugment, ViewConfig, normalize
+from selfsup.augment.views import ViewAugment
+from selfsup.data.stats import normalize
 from selfsup.models.patches import check_patch_geometry, cut_grid
 
 

@@ -125,6 +125,7 @@ def load_config(
             ) from None
         if not isinstance(recipe, dict):
             raise SelfsupError(f"config file {path} must hold a mapping of sections")
+        recipe.pop("_meta", None)  # a run's saved config.yaml is a recipe too
         _apply(config, recipe)
     overrides = dict(overrides or {})
     if "train.epochs" in overrides and "train.time_budget" not in overrides:

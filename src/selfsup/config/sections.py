@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from selfsup.augment.views import ViewConfig
+from selfsup.augment.config import ViewConfig
 from selfsup.checks import check_choice, check_float, check_int, check_widths
 from selfsup.data.datasets import DATASETS, STREAMABLE
 from selfsup.eval.suite import EvalConfig

@@ -2,11 +2,13 @@
 
 from selfsup.data.base import ImageDataset
 from selfsup.data.datasets import DATASETS, load_dataset, open_stream
+from selfsup.data.files import ImageFiles
 from selfsup.data.folder import FolderReport, folder_image_sizes, load_folder
 from selfsup.data.idx import read_idx
 from selfsup.data.neighbours import pixel_neighbours
 from selfsup.data.sampling import label_fraction_indices, parse_label_fraction
-from selfsup.data.stream import ImageFiles, TarShards, sample_stats, write_shards
+from selfsup.data.shards import TarShards, write_shards
+from selfsup.data.stats import dataset_stats, normalize, sample_stats
 
 __all__ = [
     "DATASETS",
@@ -14,10 +16,12 @@ __all__ = [
     "ImageDataset",
     "ImageFiles",
     "TarShards",
+    "dataset_stats",
     "folder_image_sizes",
     "label_fraction_indices",
     "load_dataset",
     "load_folder",
+    "normalize",
     "open_stream",
     "parse_label_fraction",
     "pixel_neighbours",

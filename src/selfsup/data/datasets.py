@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.data.base import ImageDataset
+from selfsup.data.files import ImageFiles
 from selfsup.data.folder import load_folder_split, split_folder
 from selfsup.data.idx import read_idx
-from selfsup.data.stream import ImageFiles, TarShards
+from selfsup.data.shards import TarShards
 from selfsup.data.synthetic import make_synthetic
 from selfsup.errors import SelfsupError
 

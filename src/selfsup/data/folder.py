@@ -63,7 +63,7 @@ def _class_folders(root: Path) -> list[str]:
     )
 
 
-def _decode(source: Path | BinaryIO, size: int) -> tuple[np.ndarray, bool]:
+def decode_image(source: Path | BinaryIO, size: int) -> tuple[np.ndarray, bool]:
     """One image as uint8 (size, size, 3): shorter side resized to `size`, then centre-cropped.
 
     `source` is a path or a binary file object (e.g. `io.BytesIO` of a tar member).
@@ -110,11 +110,11 @@ class FolderListing:
         return [self.files[i] for i in keep], [self.labels[i] for i in keep]
 
 
-def _list_folder(root: Path, classes: list[str] | None = None) -> FolderListing:
+def list_folder(root: Path, classes: list[str] | None = None) -> FolderListing:
     """List `root` the way `load_folder` reads it, without opening any image.
 
-    Shared with the streaming datasets (`selfsup.data.stream`) so that both see the same
-    files, in the same order, with the same labels.
+    Shared with the streaming datasets (`selfsup.data.files`, `selfsup.data.shards`) so that
+    all see the same files, in the same order, with the same labels.
 
     Raises:
         SelfsupError: `root` is missing, or has a class folder not in `classes`.
@@ -170,7 +170,7 @@ def load_folder(
     root = Path(root).expanduser()
     if image_size < 1:
         raise SelfsupError(f"image_size must be a positive integer, got {image_size}")
-    listing = _list_folder(root, classes)
+    listing = list_folder(root, classes)
     labelled = listing.labelled
     arrays: list[np.ndarray] = []
     labels: list[int] = []
@@ -181,7 +181,7 @@ def load_folder(
             skipped.append(str(path))
             continue
         try:
-            array, grayscale = _decode(path, image_size)
+            array, grayscale = decode_image(path, image_size)
         # PIL raises many types for broken files (OSError, SyntaxError, ValueError, ...): a
         # corrupt file must never end a long job, it is counted and reported instead.
         except Exception:
@@ -251,7 +251,7 @@ def folder_image_sizes(data_dir: str | None, sample: int = 200, seed: int = 0) -
     from PIL import Image
 
     root, _ = split_folder("train", data_dir)
-    files, _ = _list_folder(root).images()
+    files, _ = list_folder(root).images()
     if not files:
         raise SelfsupError(f"image folder {root} holds no images")
     order = np.random.default_rng(seed).permutation(len(files))[:sample]

@@ -58,8 +58,12 @@ def pixel_neighbours(images: Tensor, k: int, chunk_size: int = 1024) -> Tensor:
     device = images.device
     # x − 128 fits int8 and leaves every distance unchanged.
     pixels = images.reshape(count, -1).to(torch.int16).sub_(128).to(torch.int8)
+    # torch._int_mm returns garbage for an inner dimension of 1 (torch 2.4 to 2.14, on CPU), so
+    # single-value images take the float64 path.
     integer = (
-        device.type == "cpu" and hasattr(torch, "_int_mm") and pixels.shape[1] < _INT32_MAX_PIXELS
+        device.type == "cpu"
+        and hasattr(torch, "_int_mm")
+        and 2 <= pixels.shape[1] < _INT32_MAX_PIXELS
     )
     bank = pixels if integer else pixels.double()
     norm_dtype = torch.int32 if integer else torch.float64

@@ -35,7 +35,7 @@ def make_preprocess(
         x = images.float().div_(255.0)
         if mean is None or std is None:
             return x
-        from selfsup.augment import normalize
+        from selfsup.data.stats import normalize
 
         return normalize(x, mean, std)
 

@@ -82,7 +82,7 @@ def count_classes(*datasets: ImageDataset) -> int:
     return int(labels.max()) + 1
 
 
-def _check_labelled(*datasets: ImageDataset) -> None:
+def check_labelled(*datasets: ImageDataset) -> None:
     for dataset in datasets:
         if dataset.labels is None or (dataset.labels < 0).any():
             raise SelfsupError(
@@ -206,7 +206,7 @@ def fit_classifier(
     Returns:
         The trained `Classifier` (its `encoder` the trained copy, its `linear` the new layer).
     """
-    _check_labelled(train)
+    check_labelled(train)
     if len(train) == 0:
         raise SelfsupError("fine-tuning needs at least one labelled training image")
     if epochs < 1 or batch_size < 1 or min_steps < 0:
@@ -270,7 +270,7 @@ def finetune(
     Returns:
         `{"top1": ..., "top3": ..., "top5": ...}` test accuracy in percent.
     """
-    _check_labelled(train, test)
+    check_labelled(train, test)
     if len(test) == 0:
         raise SelfsupError("fine-tuning needs at least one train and one test image")
     num_classes = num_classes or count_classes(train, test)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from selfsup.checks import check_float, check_int
 from selfsup.data.base import ImageDataset
 from selfsup.eval.features import Preprocess, extract_features
-from selfsup.eval.finetune import _check_labelled, count_classes, finetune, seeded
+from selfsup.eval.finetune import check_labelled, count_classes, finetune, seeded
 from selfsup.eval.knn import knn_accuracy
 from selfsup.eval.linear import WEIGHT_DECAYS, linear_probe, standardise
 from selfsup.eval.metrics import accuracy_report
@@ -37,6 +37,23 @@ class EvalConfig:
     Fine-tuning costs epochs * ceil(N * fraction / finetune_batch_size) steps (at least
     `finetune_min_steps`) per label fraction, once for each encoder and once more for the
     supervised baseline.
+
+    Attributes:
+        k: neighbours that vote in the weighted kNN (200, as in InstDisc and lightly).
+        knn_temperature: τ of the kNN's exp(cos / τ) vote weights.
+        linear_max_iter: L-BFGS iterations of the linear probe's logistic regression.
+        linear_weight_decays: the probe's λ grid, chosen on a split of the training set.
+        linear_val_fraction: the share of the training set held out to choose λ.
+        label_fractions: labelled budgets: "1%", "10%", or "N-per-class".
+        finetune_epochs: passes over the labelled subset when fine-tuning.
+        finetune_lr: fine-tuning's SGD learning rate.
+        finetune_batch_size: fine-tuning's batch size.
+        finetune_weight_decay: fine-tuning's weight decay.
+        finetune_min_steps: fine-tune for at least this many steps (tiny label budgets).
+        finetune_augment: fine-tune on random crops and flips of the labelled images.
+        baselines: add the random-init, supervised, raw-pixel and majority-class rows.
+        batch_size: images per forward pass when extracting features.
+        seed: seeds the labelled subsets, the probe's split and fine-tuning.
     """
 
     k: int = 200
@@ -52,7 +69,7 @@ class EvalConfig:
     finetune_min_steps: int = 200
     finetune_augment: bool = True
     baselines: bool = True
-    batch_size: int = 512  # images per forward pass when extracting features
+    batch_size: int = 512
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -178,7 +195,7 @@ def evaluate(
         "balanced" is None unless the classes are imbalanced (`is_imbalanced`).
     """
     config = config or EvalConfig()
-    _check_labelled(train, test)
+    check_labelled(train, test)
     num_classes = count_classes(train, test)
     subsets = {
         text: _label_subset_indices(train, text, config.seed) for text in config.label_fractions

@@ -100,7 +100,7 @@ class _Stages:
         """`classifier.json` of a classifier on head layer `depth` of this encoder."""
         head = None
         if depth:
-            head = {"in_dim": self.head.in_dim, "widths": self.head.widths, "depth": depth}
+            head = {**self.head.spec(), "depth": depth}
         return {
             "encoder": architecture or self.architecture,
             "head": head,

@@ -99,6 +99,10 @@ def drlim_batch_loss(
             f"expected two (B, D) tensors of equal shape, got {tuple(anchors.shape)} and "
             f"{tuple(partners.shape)}"
         )
+    # In float32 from here (bf16 under autocast): the gathers below then accumulate their
+    # gradients in float32 too.
+    dtype = torch.promote_types(anchors.dtype, torch.float32)
+    anchors, partners = anchors.to(dtype), partners.to(dtype)
     batch = anchors.shape[0]
     if gather_distributed:
         all_partners, offset = gather_with_grad(partners), rank() * batch

@@ -23,7 +23,8 @@ class BarlowTwins(nn.Module):
     """z = g(f(x̃)) for both views; the loss makes their cross-correlation matrix the identity.
 
     No negatives, no momentum network, no predictor: the redundancy-reduction term alone prevents
-    collapse, and it benefits from a wide projector.
+    collapse, and it benefits from a wide projector. Each view runs through f and g on its own,
+    so batch norm sees one view's batch at a time (as in [0]'s code, and as BYOL does here).
 
     Args:
         encoder: any backbone with a `feature_dim` attribute.
@@ -55,15 +56,10 @@ class BarlowTwins(nn.Module):
     def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(views) != 2:
             raise ValueError(f"BarlowTwins takes 2 views, got {len(views)}")
-        batch = views[0].shape[0]
-        # One pass over both views: hidden BN statistics are those of the whole 2N batch.
-        projections = self.projection_head(self.encoder(torch.cat(list(views))))  # 2N x D
-        return barlow_twins_loss(
-            projections[:batch],
-            projections[batch:],
-            self.redundancy_weight,
-            self.gather_distributed,
-        )
+        # Each view in its own pass, as in the paper's code: every BN layer normalises one
+        # view's batch, so neither view's statistics leak into the other's features.
+        first, second = (self.projection_head(self.encoder(view)) for view in views)
+        return barlow_twins_loss(first, second, self.redundancy_weight, self.gather_distributed)
 
 
 @dataclass

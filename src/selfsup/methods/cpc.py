@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from selfsup.augment.config import ViewConfig
 from selfsup.augment.makers import ViewMaker
 from selfsup.augment.patches import PatchViews
-from selfsup.augment.views import ViewConfig
 from selfsup.checks import check_float, check_int
 from selfsup.losses.cpc import cpc_info_nce
 from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method

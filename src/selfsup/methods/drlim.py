@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from selfsup.augment.config import ViewConfig
 from selfsup.augment.makers import AugmentedViews, ViewMaker
 from selfsup.augment.pairs import NeighbourPairs
-from selfsup.augment.views import ViewConfig
 from selfsup.checks import check_choice, check_float, check_int
-from selfsup.data.neighbours import pixel_neighbours
 from selfsup.losses.drlim import drlim_batch_loss
 from selfsup.methods.plugin import MethodConfig, MethodPlugin, register_method
 from selfsup.models.heads import ProjectionHead
@@ -125,8 +124,7 @@ def drlim_views(
             "DrLIM's neighbour pairs look images up in memory; drop --data.stream or use "
             "--method.pairs augment"
         )
-    neighbours = pixel_neighbours(images, config.neighbours)
-    return NeighbourPairs(images, neighbours, mean, std, dtype=dtype)
+    return NeighbourPairs.from_images(images, config.neighbours, mean, std, dtype)
 
 
 def build_drlim(encoder: nn.Module, config: DrLIMConfig, head_widths: Sequence[int]) -> DrLIM:

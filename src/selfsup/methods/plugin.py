@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from selfsup.augment.config import ViewConfig
 from selfsup.augment.makers import AugmentedViews, ViewMaker
-from selfsup.augment.views import ViewConfig
 
 
 @dataclass

@@ -89,15 +89,14 @@ def _load_into(module: nn.Module, state: dict[str, Any], weights: Path) -> None:
 
 def save_head(head: ProjectionHead, directory: str | Path) -> Path:
     """Write the projection head next to the encoder: `head.safetensors` + `head.json`."""
-    spec = {"in_dim": head.in_dim, "widths": head.widths}
-    return _write(head, spec, Path(directory) / "head.safetensors")
+    return _write(head, head.spec(), Path(directory) / "head.safetensors")
 
 
 def load_head(directory: str | Path) -> ProjectionHead:
     """The projection head saved by `save_head` (SimCLRv2 fine-tunes from its middle)."""
     weights = Path(directory) / "head.safetensors"
     state, spec = _read(weights, "pre-train with a method that has a projection head")
-    head = ProjectionHead(spec["in_dim"], spec["widths"])
+    head = ProjectionHead.from_spec(spec)
     _load_into(head, state, weights)
     return head
 
@@ -106,7 +105,7 @@ def save_classifier(model: Classifier, spec: dict[str, Any], directory: str | Pa
     """Write `classifier.safetensors` + `classifier.json` to `directory`.
 
     `spec` holds "encoder" (the encoder's architecture, as in `encoder.json`), "head"
-    ({"in_dim", "widths", "depth"} when the classifier sits on the first `depth` layers of a
+    (the head's `spec()` plus "depth" when the classifier sits on the first `depth` layers of a
     projection head, else None) and "num_classes"; anything else is kept for the reader.
     """
     missing = {"encoder", "head", "num_classes"} - set(spec)
@@ -121,9 +120,7 @@ def build_classifier(spec: dict[str, Any]) -> Classifier:
     dim = trunk.feature_dim
     head = spec["head"]
     if head is not None:
-        trunk = EncoderWithHead(
-            trunk, ProjectionHead(head["in_dim"], head["widths"]), head["depth"]
-        )
+        trunk = EncoderWithHead(trunk, ProjectionHead.from_spec(head), head["depth"])
         dim = trunk.feature_dim
     return Classifier(trunk, dim, spec["num_classes"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,6 +56,27 @@ class ProjectionHead(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.in_dim = in_dim
         self.widths = list(widths)
+        self.batch_norm = batch_norm
+        self.last_batch_norm = last_batch_norm
+
+    def spec(self) -> dict[str, Any]:
+        """Every constructor argument, as JSON-able values: `from_spec` rebuilds the head."""
+        return {
+            "in_dim": self.in_dim,
+            "widths": list(self.widths),
+            "batch_norm": self.batch_norm,
+            "last_batch_norm": self.last_batch_norm,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> ProjectionHead:
+        """The head `spec()` describes; keys a spec lacks take the constructor's defaults."""
+        return cls(
+            spec["in_dim"],
+            spec["widths"],
+            batch_norm=spec.get("batch_norm", True),
+            last_batch_norm=spec.get("last_batch_norm", False),
+        )
 
     def output_dim(self, depth: int | None = None) -> int:
         """Width of the output after `depth` layers (None = all)."""

@@ -7,12 +7,14 @@ from selfsup.train.checkpoint import (
     save_atomic,
     save_checkpoint,
 )
-from selfsup.train.loop import TrainSummary, build_optimizer, resolve_device, train
+from selfsup.train.loop import TrainSummary, train
 from selfsup.train.metrics import MetricsLogger, plot_metrics, read_metrics
+from selfsup.train.setup import autocast_context, build_optimizer, resolve_device
 
 __all__ = [
     "MetricsLogger",
     "TrainSummary",
+    "autocast_context",
     "build_optimizer",
     "has_checkpoint",
     "load_checkpoint",

@@ -10,7 +10,6 @@ optimiser, step, and the random generator that drives shuffling and views).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
@@ -27,9 +26,7 @@ from selfsup.dist.batchnorm import global_batch_norm, local_batch_norm
 from selfsup.dist.gather import rank, world_size
 from selfsup.dist.launch import data_parallel, init_from_env, local_share, mean_over_processes
 from selfsup.errors import SelfsupError
-from selfsup.optim.lars import LARS
-from selfsup.optim.param_groups import param_groups
-from selfsup.optim.schedules import scaled_learning_rate, warmup_cosine
+from selfsup.optim.schedules import warmup_cosine
 from selfsup.train.allocator import keep_freed_cpu_memory
 from selfsup.train.batches import image_source
 from selfsup.train.budget import MEASURE_AFTER, MEASURE_STEPS, parse_duration, steps_within_budget
@@ -40,55 +37,7 @@ from selfsup.train.checkpoint import (
     save_checkpoint,
 )
 from selfsup.train.metrics import MetricsLogger
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """ "auto" picks cuda, then mps, then cpu."""
-    if name != "auto":
-        try:
-            device = torch.device(name)
-        except RuntimeError:
-            raise SelfsupError(
-                f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps"
-            ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise SelfsupError(
-                "device 'cuda' requested but CUDA is not available; use --train.device cpu"
-            )
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on GPU by default ("auto"), fp32 on CPU; "bf16"/"fp32" force it."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise SelfsupError(f"precision must be auto, bf16 or fp32, got {precision!r}")
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def build_optimizer(model: nn.Module, optim_config: Any, batch_size: int) -> torch.optim.Optimizer:
-    """LARS, SGD or AdamW over the shared decay/no-decay parameter groups."""
-    lr = scaled_learning_rate(optim_config.lr, batch_size, optim_config.lr_scaling)
-    groups = param_groups(model, optim_config.weight_decay)
-    name = optim_config.optimizer
-    if name == "lars":
-        return LARS(
-            groups, lr=lr, momentum=optim_config.momentum, weight_decay=optim_config.weight_decay
-        )
-    for group in groups:
-        group.pop("lars_exclude", None)
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=optim_config.momentum)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
-    raise SelfsupError(f"unknown optimizer {name!r}; choose lars, sgd or adamw")
+from selfsup.train.setup import autocast_context, build_optimizer, resolve_device
 
 
 @dataclass
@@ -100,6 +49,40 @@ class TrainSummary:
     final_loss: float
     images_per_second: float
     seconds: float
+
+
+@dataclass
+class _Schedule:
+    """How many steps the run takes and how its learning rate moves along them."""
+
+    steps_per_epoch: int
+    total_steps: int  # with a time budget: the upper bound until it is planned
+    warmup_steps: int
+    budget: float | None  # seconds, or None: train for all epochs
+    measure_from: int = MEASURE_AFTER  # with a budget: the steps timed to plan it
+    measure_until: int = MEASURE_AFTER + MEASURE_STEPS
+    measure_start: float = 0.0  # perf_counter() when step measure_from began
+    planned: bool = False
+
+
+@dataclass
+class _Run:
+    """What the loop carries from step to step: the networks, optimiser and random stream."""
+
+    method: nn.Module
+    model: nn.Module  # the method, or its DDP wrapper (compiled in place if asked)
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    generator: torch.Generator  # shared by every process: sample order and views
+    draws: torch.Generator | ShardedDraws
+    device: torch.device
+    memory_format: torch.memory_format
+    world: int
+    rank: int
+    global_norm: bool
+    checkpoints: Path
+    epoch: int = 0
+    step: int = 0
 
 
 def train(
@@ -131,34 +114,91 @@ def train(
         run_dir: where checkpoints/, metrics.jsonl and tensorboard/ go.
         resume: continue from the newest checkpoint in `run_dir/checkpoints` that loads.
     """
-    train_config, optim_config = config.train, config.optim
+    train_config = config.train
     run_dir = Path(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    run, schedule = _set_up(method, images, config, checkpoints)
+    if resume:
+        finished = _resume(run, schedule, checkpoints, train_config.epochs)
+        if finished is not None:
+            return finished
+    if run.world > 1:
+        run.model = data_parallel(method, run.device)
+    if train_config.compile:
+        run.model.compile()  # in place: state_dict keys and the checkpoints stay the same
+    source = image_source(images, run.device, train_config.data_on_device, train_config.workers)
+    logger = MetricsLogger(run_dir) if run.rank == 0 else None
+    progress = None
+    if train_config.progress and run.rank == 0:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(
+            total=schedule.total_steps, initial=run.step, unit="step", dynamic_ncols=True
+        )
+    started = time.perf_counter()
+    schedule.measure_start = started
+    start_step, final_loss = run.step, math.nan
+    try:
+        for epoch in range(run.epoch, train_config.epochs):
+            final_loss = _train_epoch(
+                run, schedule, source, len(images), make_views, config, logger, progress, started
+            )
+            run.epoch = epoch + 1
+            if not math.isfinite(final_loss):
+                _stop_non_finite(epoch, run.step, checkpoints)
+            if logger is not None:
+                logger.log(run.step, {"epoch_loss": final_loss, "epoch": run.epoch})
+            if run.rank == 0:
+                _save(run, schedule, final_loss, checkpoints)
+            if run.step >= schedule.total_steps:
+                break
+    finally:
+        if progress is not None:
+            progress.close()
+        if logger is not None:
+            logger.close()
+    if run.global_norm:
+        local_batch_norm(method)  # export and evaluation see ordinary batch norm
+    seconds = time.perf_counter() - started
+    images_seen = (run.step - start_step) * train_config.batch_size
+    epochs_done = math.ceil(run.step / schedule.steps_per_epoch)
+    return TrainSummary(
+        epochs_done, run.step, final_loss, images_seen / max(seconds, 1e-9), seconds
+    )
+
+
+def _set_up(
+    method: nn.Module,
+    images: torch.Tensor | torch.utils.data.Dataset,
+    config: Any,
+    checkpoints: Path,
+) -> tuple[_Run, _Schedule]:
+    """Device, threads, the step schedule, seeds, global BN, placement and the optimiser."""
+    train_config, optim_config = config.train, config.optim
     device = init_from_env(resolve_device(train_config.device))
     world, this_rank = world_size(), rank()
-    main_process = this_rank == 0
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
     if device.type == "cpu" and train_config.keep_cpu_memory:
         keep_freed_cpu_memory()  # see selfsup.train.allocator: 1.7x faster steps on 2 cores
     batch_size = train_config.batch_size  # global: the same schedule on any number of processes
-    local_batch = local_share(batch_size)
     if batch_size > len(images):
         raise SelfsupError(
             f"batch size {batch_size} is larger than the dataset ({len(images)} images); "
             f"use --train.batch_size {max(1, len(images) // 2)} or less"
         )
     steps_per_epoch = len(images) // batch_size  # drop the ragged last batch: BN needs full batches
-    total_steps = steps_per_epoch * train_config.epochs  # with a time budget: the upper bound
-    warmup_steps = min(total_steps, round(optim_config.warmup_epochs * steps_per_epoch))
-    budget = None if train_config.time_budget is None else parse_duration(train_config.time_budget)
-    # With a budget the step count is planned once, after timing steps measure_from..until.
-    measure_from, measure_until = MEASURE_AFTER, MEASURE_AFTER + MEASURE_STEPS
-    planned = False
-
+    total_steps = steps_per_epoch * train_config.epochs
+    schedule = _Schedule(
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        warmup_steps=min(total_steps, round(optim_config.warmup_epochs * steps_per_epoch)),
+        budget=None
+        if train_config.time_budget is None
+        else parse_duration(train_config.time_budget),
+    )
     torch.manual_seed(train_config.seed + this_rank)  # anything random outside the views
-    # Shared by every process: the sample order and the views' random numbers.
     generator = torch.Generator().manual_seed(train_config.seed)
-    draws = generator if world == 1 else ShardedDraws(generator, this_rank, world)
     global_norm = world > 1 and train_config.sync_batchnorm
     if global_norm:
         global_batch_norm(method, device.type)
@@ -166,144 +206,150 @@ def train(
     memory_format = torch.channels_last if train_config.channels_last else torch.contiguous_format
     method.to(memory_format=memory_format)
     optimizer = build_optimizer(method, optim_config, batch_size)
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
-    final_fraction = optim_config.final_lr_fraction
+    run = _Run(
+        method=method,
+        model=method,
+        optimizer=optimizer,
+        base_lrs=[group["lr"] for group in optimizer.param_groups],
+        generator=generator,
+        draws=generator if world == 1 else ShardedDraws(generator, this_rank, world),
+        device=device,
+        memory_format=memory_format,
+        world=world,
+        rank=this_rank,
+        global_norm=global_norm,
+        checkpoints=checkpoints,
+    )
+    return run, schedule
 
-    checkpoints = run_dir / "checkpoints"
-    start_epoch, step = 0, 0
-    if resume:
-        state = load_checkpoint(checkpoints)
-        load_model_state(method, state["method"], checkpoints)
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        start_epoch, step = state["epoch"], state["step"]
-        if budget is not None and state.get("total_steps") is not None:
-            total_steps = min(total_steps, int(state["total_steps"]))  # the schedule it was on
-            planned = True
-        elif budget is not None:  # stopped before planning: plan for the budget from here
-            measure_from, measure_until = step + MEASURE_AFTER, step + MEASURE_AFTER + MEASURE_STEPS
-        if start_epoch >= train_config.epochs or step >= total_steps:
-            if global_norm:
-                local_batch_norm(method)
-            return TrainSummary(start_epoch, step, state.get("loss", math.nan), 0.0, 0.0)
 
-    model: nn.Module = method
-    if world > 1:
-        model = data_parallel(method, device)
-    if train_config.compile:
-        model.compile()  # in place: state_dict keys and the checkpoints stay the same
-    source = image_source(images, device, train_config.data_on_device, train_config.workers)
-    logger = MetricsLogger(run_dir) if main_process else None
-    on_step_end = getattr(method, "on_step_end", None)
-    started = time.perf_counter()
-    measure_start = started
-    images_seen = 0
-    final_loss = math.nan
-    progress = None
-    if train_config.progress and main_process:
-        from tqdm.auto import tqdm
+def _resume(run: _Run, schedule: _Schedule, checkpoints: Path, epochs: int) -> TrainSummary | None:
+    """Restore the newest checkpoint that loads; a summary if that run had already finished."""
+    state = load_checkpoint(checkpoints)
+    load_model_state(run.method, state["method"], checkpoints)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.generator.set_state(state["generator"])
+    run.epoch, run.step = state["epoch"], state["step"]
+    if schedule.budget is not None and state.get("total_steps") is not None:
+        schedule.total_steps = min(schedule.total_steps, int(state["total_steps"]))
+        schedule.planned = True  # the schedule it was on
+    elif schedule.budget is not None:  # stopped before planning: plan for the budget from here
+        schedule.measure_from = run.step + MEASURE_AFTER
+        schedule.measure_until = run.step + MEASURE_AFTER + MEASURE_STEPS
+    if run.epoch < epochs and run.step < schedule.total_steps:
+        return None
+    if run.global_norm:
+        local_batch_norm(run.method)
+    return TrainSummary(run.epoch, run.step, state.get("loss", math.nan), 0.0, 0.0)
 
-        progress = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True)
-    try:
-        for epoch in range(start_epoch, train_config.epochs):
-            method.train()
-            order = torch.randperm(len(images), generator=generator)
-            mine = slice(this_rank * local_batch, (this_rank + 1) * local_batch)
-            step_indices = [
-                order[index * batch_size : (index + 1) * batch_size][mine]
-                for index in range(steps_per_epoch)
-            ]
-            epoch_loss = torch.zeros((), device=device)
+
+def _train_epoch(
+    run: _Run,
+    schedule: _Schedule,
+    source: Any,
+    num_images: int,
+    make_views: ViewMaker,
+    config: Any,
+    logger: MetricsLogger | None,
+    progress: Any,
+    started: float,
+) -> float:
+    """One pass over a fresh permutation (or until the schedule ends); the mean loss."""
+    train_config = config.train
+    batch_size = train_config.batch_size
+    local_batch = local_share(batch_size)
+    run.method.train()
+    order = torch.randperm(num_images, generator=run.generator)
+    mine = slice(run.rank * local_batch, (run.rank + 1) * local_batch)
+    step_indices = [
+        order[index * batch_size : (index + 1) * batch_size][mine]
+        for index in range(schedule.steps_per_epoch)
+    ]
+    epoch_loss = torch.zeros((), device=run.device)
+    window_start, window_images = time.perf_counter(), 0
+    steps = 0
+    for indices, batch in zip(step_indices, source.batches(step_indices), strict=True):
+        views = [
+            view.contiguous(memory_format=run.memory_format) if view.ndim == 4 else view
+            for view in make_views(batch, indices, run.draws)
+        ]
+        loss = _step(run, schedule, views, config)
+        epoch_loss += loss.detach()
+        steps += 1
+        window_images += batch_size
+        if run.step % train_config.log_every == 0 or steps == schedule.steps_per_epoch:
+            # The only host sync, every log_every steps (an all-reduce with processes).
+            loss_value = mean_over_processes(loss.detach()).item()
+            if not math.isfinite(loss_value):
+                _stop_non_finite(run.epoch, run.step, run.checkpoints)
+            rate = window_images / max(1e-9, time.perf_counter() - window_start)
             window_start, window_images = time.perf_counter(), 0
-            for batch_index, (indices, batch) in enumerate(
-                zip(step_indices, source.batches(step_indices), strict=True)
-            ):
-                views = [
-                    view.contiguous(memory_format=memory_format) if view.ndim == 4 else view
-                    for view in make_views(batch, indices, draws)
-                ]
-                lr_scale = warmup_cosine(step, total_steps, warmup_steps, 1.0, final_fraction)
-                for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
-                    group["lr"] = base_lr * lr_scale
-                with autocast_context(train_config.precision, device):
-                    loss = model(views)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if on_step_end is not None:
-                    on_step_end(step, total_steps)
-                epoch_loss += loss.detach()
-                step += 1
-                images_seen += batch_size
-                window_images += batch_size
-                if step % train_config.log_every == 0 or batch_index == steps_per_epoch - 1:
-                    # The only host sync, every log_every steps (an all-reduce with processes).
-                    loss_value = mean_over_processes(loss.detach()).item()
-                    if not math.isfinite(loss_value):
-                        _stop_non_finite(epoch, step, checkpoints)
-                    rate = window_images / max(1e-9, time.perf_counter() - window_start)
-                    window_start, window_images = time.perf_counter(), 0
-                    lr_now = optimizer.param_groups[0]["lr"]
-                    if logger is not None:
-                        logger.log(
-                            step,
-                            {"loss": loss_value, "lr": lr_now, "img_per_s": rate, "epoch": epoch},
-                        )
-                    if progress is not None:
-                        progress.set_postfix(
-                            loss=f"{loss_value:.4f}", lr=f"{lr_now:.3g}", img_s=f"{rate:.0f}"
-                        )
-                if progress is not None:
-                    progress.update(1)
-                if budget is not None and not planned and step == measure_from:
-                    measure_start = time.perf_counter()
-                if budget is not None and not planned and step == measure_until:
-                    total_steps = _plan_budget(
-                        budget,
-                        started,
-                        measure_start,
-                        step - measure_from,
-                        step,
-                        total_steps,
-                        device,
-                    )
-                    planned = True
-                    if progress is not None:
-                        progress.total = total_steps
-                if step >= total_steps:
-                    break
-            steps_this_epoch = max(1, batch_index + 1)
-            final_loss = (mean_over_processes(epoch_loss) / steps_this_epoch).item()
-            if not math.isfinite(final_loss):
-                _stop_non_finite(epoch, step, checkpoints)
+            lr_now = run.optimizer.param_groups[0]["lr"]
             if logger is not None:
-                logger.log(step, {"epoch_loss": final_loss, "epoch": epoch + 1})
-            if main_process:
-                save_checkpoint(
-                    {
-                        "method": method.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "generator": generator.get_state(),
-                        "epoch": epoch + 1,
-                        "step": step,
-                        "loss": final_loss,
-                        "world_size": world,
-                        "total_steps": total_steps if planned else None,
-                    },
-                    checkpoints,
+                record = {"loss": loss_value, "lr": lr_now, "img_per_s": rate, "epoch": run.epoch}
+                logger.log(run.step, record)
+            if progress is not None:
+                progress.set_postfix(
+                    loss=f"{loss_value:.4f}", lr=f"{lr_now:.3g}", img_s=f"{rate:.0f}"
                 )
-            if step >= total_steps:
-                break
-    finally:
         if progress is not None:
-            progress.close()
-        if logger is not None:
-            logger.close()
-    if global_norm:
-        local_batch_norm(method)  # export and evaluation see ordinary batch norm
-    seconds = time.perf_counter() - started
-    epochs_done = math.ceil(step / steps_per_epoch)
-    return TrainSummary(epochs_done, step, final_loss, images_seen / max(seconds, 1e-9), seconds)
+            progress.update(1)
+        if schedule.budget is not None and not schedule.planned:
+            if run.step == schedule.measure_from:
+                schedule.measure_start = time.perf_counter()
+            if run.step == schedule.measure_until:
+                timed = schedule.measure_until - schedule.measure_from
+                schedule.total_steps = _plan_budget(
+                    schedule.budget,
+                    started,
+                    schedule.measure_start,
+                    timed,
+                    run.step,
+                    schedule.total_steps,
+                    run.device,
+                )
+                schedule.planned = True
+                if progress is not None:
+                    progress.total = schedule.total_steps
+        if run.step >= schedule.total_steps:
+            break
+    return (mean_over_processes(epoch_loss) / max(1, steps)).item()
+
+
+def _step(run: _Run, schedule: _Schedule, views: list[torch.Tensor], config: Any) -> torch.Tensor:
+    """One optimiser step at the schedule's learning rate, then the method's own update."""
+    lr_scale = warmup_cosine(
+        run.step, schedule.total_steps, schedule.warmup_steps, 1.0, config.optim.final_lr_fraction
+    )
+    for group, base_lr in zip(run.optimizer.param_groups, run.base_lrs, strict=True):
+        group["lr"] = base_lr * lr_scale
+    with autocast_context(config.train.precision, run.device):
+        loss = run.model(views)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    on_step_end = getattr(run.method, "on_step_end", None)
+    if on_step_end is not None:
+        on_step_end(run.step, schedule.total_steps)
+    run.step += 1
+    return loss
+
+
+def _save(run: _Run, schedule: _Schedule, loss: float, checkpoints: Path) -> None:
+    """The end-of-epoch checkpoint: everything `_resume` needs to continue exactly."""
+    save_checkpoint(
+        {
+            "method": run.method.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "generator": run.generator.get_state(),
+            "epoch": run.epoch,
+            "step": run.step,
+            "loss": loss,
+            "world_size": run.world,
+            "total_steps": schedule.total_steps if schedule.planned else None,
+        },
+        checkpoints,
+    )
 
 
 def _plan_budget(

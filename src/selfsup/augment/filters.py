@@ -1,0 +1,41 @@
+"""Filters with per-sample parameters: Gaussian blur as one grouped convolution."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def gaussian_blur(images: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
+    """Blur each image with its own Gaussian, separably, by grouped convolution (reflect padding).
+
+    Args:
+        images: (B, C, H, W) float images.
+        sigma: (B,) positive standard deviations in pixels.
+        kernel_size: odd kernel side, smaller than twice the image side.
+
+    Returns:
+        (B, C, H, W) blurred images.
+    """
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size}")
+    b, c, h, w = images.shape
+    pad = kernel_size // 2
+    if pad >= min(h, w):
+        raise ValueError(f"kernel_size {kernel_size} is too large for {h}x{w} images")
+    taps = torch.arange(kernel_size, device=images.device, dtype=images.dtype) - pad
+    sigma = sigma.to(device=images.device, dtype=images.dtype).clamp(min=1e-6)
+    kernel = torch.exp(-0.5 * (taps / sigma[:, None]) ** 2)
+    kernel = kernel / kernel.sum(1, keepdim=True)
+    # One group per (sample, channel): every sample gets its own kernel.
+    kernel = kernel.repeat_interleave(c, 0)  # (B*C, k)
+    x = images.reshape(1, b * c, h, w)
+    x = F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="reflect"), kernel[:, None, None, :], groups=b * c)
+    x = F.conv2d(F.pad(x, (0, 0, pad, pad), mode="reflect"), kernel[:, None, :, None], groups=b * c)
+    return x.view(b, c, h, w)
+
+
+def blur_kernel_size(size: int, fraction: float) -> int:
+    """The odd kernel side nearest `fraction * size`, at least 3 (SimCLR: 10% of the side [0])."""
+    return max(3, 2 * round((fraction * size - 1) / 2) + 1)
