@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from selfsup.cli import main
-from selfsup.config import load_config
+from selfsup.config import DEFAULT_RECIPE, load_config, recipe_path
 from selfsup.pipeline import folder_defaults
 
 CLASSES = {0: 120, 1: 40, 2: 20}  # images per class in the training split: imbalanced
@@ -47,6 +47,15 @@ def test_folder_run_picks_size_and_epochs_and_says_so(digits_folder) -> None:
                                "train.epochs": 3, "data.image_size": 16})  # fmt: skip
     kept = folder_defaults(given, {"train.epochs": 3, "data.image_size": 16}, said.append)
     assert (kept.train.epochs, kept.data.image_size) == (3, 16)
+    # The main recipe's views (10 px of 28 px images) keep their ratio at the picked size.
+    folder = {"data.dataset": "folder", "data.data_dir": str(digits_folder)}
+    main_recipe = load_config(recipe_path(DEFAULT_RECIPE), folder)
+    assert main_recipe.augment.size == 10
+    scaled = folder_defaults(main_recipe, folder, said.append)
+    assert scaled.augment.size == 11 and any("picked --augment.size 11" in line for line in said)
+    own = folder_defaults(load_config(recipe_path(DEFAULT_RECIPE), {**folder, "augment.size": 20}),
+                          {**folder, "augment.size": 20}, said.append)  # fmt: skip
+    assert own.augment.size == 20
 
 
 def test_imbalanced_folder_table_shows_balanced_accuracy_and_baselines(

@@ -162,7 +162,8 @@ def folder_defaults(
 ) -> RunConfig:
     """For `data.dataset folder`, pick what the user did not give and say what was picked:
     the image size from the images (the median shorter side, to 32 or 64 px; 96 on CUDA for
-    large images), and the epochs that give the main job's compute at that size."""
+    large images), the recipe's view size scaled to it, and the epochs that give the main
+    job's compute at that size."""
     if config.data.dataset != "folder":
         return config
     count, side = folder_image_sizes(config.data.data_dir, seed=config.train.seed)
@@ -174,6 +175,14 @@ def folder_defaults(
         picked["data.image_size"] = size
         announce(f"picked --data.image_size {size} (median shorter side of the images: {side} px)")
     size = picked.get("data.image_size", config.data.image_size or 64)
+    if "augment.size" not in overrides and config.augment.size is not None:
+        # The recipe's view size is for the main job's 28 px images: keep its ratio.
+        view = max(8, round(config.augment.size * size / 28))
+        picked["augment.size"] = view
+        announce(
+            f"picked --augment.size {view} (the recipe's {config.augment.size} px views of 28 px "
+            f"images, scaled to {size} px)"
+        )
     if "train.epochs" not in overrides and "train.time_budget" not in overrides:
         images = MAIN_JOB_IMAGES_SEEN * (28 / size) ** 2
         epochs = int(min(300, max(5, round(images / count))))
