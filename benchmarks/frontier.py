@@ -115,14 +115,16 @@ def plot(rows: list[dict], pixels: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    figure, axes = plt.subplots(1, 2, figsize=(12, 5), sharex=True)
     panels = (("knn", "kNN (k=200)"), ("linear", "linear probe"))
+    colours, markers = plt.get_cmap("tab20").colors, "osD^v<>Pp*X"
     for axis, (metric, title) in zip(axes, panels, strict=True):
         recipes = dict.fromkeys(row["recipe"] for row in rows if metric in row)
-        for recipe in recipes:
+        for index, recipe in enumerate(recipes):
             points = sorted((r["train_s"], r[metric]) for r in rows if r["recipe"] == recipe)
             seconds, scores = zip(*points, strict=True)
-            axis.plot(seconds, scores, marker="o", label=recipe)
+            style = {"color": colours[index % 20], "marker": markers[index % len(markers)]}
+            axis.plot(seconds, scores, label=recipe, **style)
         axis.axhline(pixels[metric], color="black", linestyle="--", label="raw pixels")
         axis.axhline(pixels[metric] + 3, color="grey", linestyle=":", label="pixels + 3")
         axis.set_xscale("log")
@@ -131,7 +133,7 @@ def plot(rows: list[dict], pixels: dict, path: Path) -> None:
         axis.set_ylabel("Fashion-MNIST test top-1 (%)")
         axis.set_title(title)
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
