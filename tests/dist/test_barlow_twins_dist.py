@@ -46,6 +46,7 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
             },
             os.path.join(out_dir, f"rank{rank}.pt"),
         )
+        dist.barrier()  # every rank done before any tears the group down
     finally:
         dist.destroy_process_group()
 

@@ -79,6 +79,7 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         low = GlobalBatchNorm(CHANNELS)(_steps(SHAPES[nn.BatchNorm2d])[0][0][rows].bfloat16())
         results["bf16"] = low.detach()
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()  # every rank done before any tears the group down
     finally:
         dist.destroy_process_group()
 

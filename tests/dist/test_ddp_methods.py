@@ -117,6 +117,7 @@ def _step_worker(rank: int, init_file: str, out_dir: str) -> None:
             dist.all_reduce(mean_loss)
             results[name] = {"loss": mean_loss / WORLD, "grads": _gradients(method)}
         torch.save(results, os.path.join(out_dir, f"step{rank}.pt"))
+        dist.barrier()  # every rank done before any tears the group down
     finally:
         dist.destroy_process_group()
 
@@ -181,6 +182,7 @@ def _train_worker(rank: int, init_file: str, out_dir: str) -> None:
             _train(name, os.path.join(out_dir, name, "half"), killed_after=STEPS_PER_EPOCH + 1)
             if rank == 0:
                 torch.save(two_epochs, os.path.join(out_dir, name, "weights.pt"))
+        dist.barrier()  # every rank done before any tears the group down
     finally:
         dist.destroy_process_group()
 

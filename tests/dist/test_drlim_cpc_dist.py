@@ -61,6 +61,7 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     try:
         results = _losses(slice(rank * LOCAL, (rank + 1) * LOCAL), gather_distributed=True)
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()  # every rank done before any tears the group down
     finally:
         dist.destroy_process_group()
 
