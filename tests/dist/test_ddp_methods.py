@@ -26,10 +26,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from selfsup.data.stats import dataset_stats
-from selfsup.config import chosen_recipe, recipe_path
-from selfsup.config import load_config
+from selfsup.config import chosen_recipe, load_config, recipe_path
 from selfsup.data import load_dataset
+from selfsup.data.stats import dataset_stats
 from selfsup.dist import global_batch_norm
 from selfsup.dist.launch import data_parallel
 from selfsup.methods import METHODS, build_method, build_views
