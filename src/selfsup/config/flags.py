@@ -105,8 +105,9 @@ def _add_method_arguments(group: argparse._ArgumentGroup) -> None:
         hints = typing.get_type_hints(plugin.config)
         for sub in dataclasses.fields(config):
             if sub.name != "name":
-                entry = (plugin.name, getattr(config, sub.name), docs.get(sub.name, ""))
-                owners.setdefault(sub.name, []).append((*entry, _type_label(hints[sub.name])))
+                default, text = getattr(config, sub.name), docs.get(sub.name, "")
+                entry = (plugin.name, default, text, _type_label(hints[sub.name]))
+                owners.setdefault(sub.name, []).append(entry)
     group.add_argument(
         "--method.name",
         dest="override:method.name",

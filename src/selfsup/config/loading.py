@@ -17,8 +17,8 @@ import yaml
 
 from selfsup.config.sections import RunConfig
 from selfsup.errors import SelfsupError
-from selfsup.methods import METHODS, MethodConfig
-from selfsup.methods.plugin import foreign_field_message
+from selfsup.methods import MethodConfig
+from selfsup.methods.plugin import foreign_field_message, method_plugin
 
 
 def _type_name(hint: Any) -> str:
@@ -95,12 +95,11 @@ def _method_section(current: MethodConfig, updates: dict[str, Any]) -> MethodCon
     """The method section `updates` apply to: a fresh config of the method they name (a new
     `name` starts from that method's defaults), after checking that each field is its own."""
     name = updates.get("name", current.name)
-    if name not in METHODS:
-        raise SelfsupError(
-            f"config key 'method.name': unknown method {name!r}; choose one of "
-            + ", ".join(sorted(METHODS))
-        )
-    section = current if name == current.name else METHODS[name].config()
+    try:
+        plugin = method_plugin(name)
+    except ValueError as error:
+        raise SelfsupError(f"config key 'method.name': {error}") from None
+    section = current if name == current.name else plugin.config()
     own = {f.name for f in dataclasses.fields(section)}
     for key in updates:
         if key not in own:

@@ -116,10 +116,9 @@ def train(
     """
     train_config = config.train
     run_dir = Path(run_dir)
-    checkpoints = run_dir / "checkpoints"
-    run, schedule = _set_up(method, images, config, checkpoints)
+    run, schedule = _set_up(method, images, config, run_dir / "checkpoints")
     if resume:
-        finished = _resume(run, schedule, checkpoints, train_config.epochs)
+        finished = _resume(run, schedule, train_config.epochs)
         if finished is not None:
             return finished
     if run.world > 1:
@@ -145,11 +144,11 @@ def train(
             )
             run.epoch = epoch + 1
             if not math.isfinite(final_loss):
-                _stop_non_finite(epoch, run.step, checkpoints)
+                _stop_non_finite(epoch, run.step, run.checkpoints)
             if logger is not None:
                 logger.log(run.step, {"epoch_loss": final_loss, "epoch": run.epoch})
             if run.rank == 0:
-                _save(run, schedule, final_loss, checkpoints)
+                _save(run, schedule, final_loss)
             if run.step >= schedule.total_steps:
                 break
     finally:
@@ -223,10 +222,10 @@ def _set_up(
     return run, schedule
 
 
-def _resume(run: _Run, schedule: _Schedule, checkpoints: Path, epochs: int) -> TrainSummary | None:
+def _resume(run: _Run, schedule: _Schedule, epochs: int) -> TrainSummary | None:
     """Restore the newest checkpoint that loads; a summary if that run had already finished."""
-    state = load_checkpoint(checkpoints)
-    load_model_state(run.method, state["method"], checkpoints)
+    state = load_checkpoint(run.checkpoints)
+    load_model_state(run.method, state["method"], run.checkpoints)
     run.optimizer.load_state_dict(state["optimizer"])
     run.generator.set_state(state["generator"])
     run.epoch, run.step = state["epoch"], state["step"]
@@ -335,7 +334,7 @@ def _step(run: _Run, schedule: _Schedule, views: list[torch.Tensor], config: Any
     return loss
 
 
-def _save(run: _Run, schedule: _Schedule, loss: float, checkpoints: Path) -> None:
+def _save(run: _Run, schedule: _Schedule, loss: float) -> None:
     """The end-of-epoch checkpoint: everything `_resume` needs to continue exactly."""
     save_checkpoint(
         {
@@ -348,7 +347,7 @@ def _save(run: _Run, schedule: _Schedule, loss: float, checkpoints: Path) -> Non
             "world_size": run.world,
             "total_steps": schedule.total_steps if schedule.planned else None,
         },
-        checkpoints,
+        run.checkpoints,
     )
 
 
