@@ -16,3 +16,16 @@ def test_readme_loop_example_runs() -> None:
     namespace: dict = {}
     exec(code.replace("steps = 200", "steps = 2"), namespace)
     assert namespace["loss"].item() > 0
+
+
+def test_readme_embeddings_example_runs() -> None:
+    import numpy as np
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(block for block in blocks if "find_duplicates(vectors" in block)
+    vectors = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    namespace: dict = {"vectors": vectors, "queries": vectors[:4]}
+    exec(code, namespace)
+    assert namespace["ids"][:, 0].tolist() == [0, 1, 2, 3]  # each row finds itself first
+    assert len(namespace["clusters"].sizes) == 100

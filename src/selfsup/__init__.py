@@ -5,7 +5,8 @@ The pieces drop into your own loop: `ViewAugment` makes views, `build_encoder` a
 `barlow_twins_loss`, `drlim_margin_loss`, `cpc_info_nce`, `distillation_loss`) is the
 objective, `LARS` + `warmup_cosine` train it; `SimCLR` (with SimCLRv2's memory), `MoCo`, `BYOL`,
 `BarlowTwins`, `DrLIM`, `CPC` are whole methods; `EncoderWithHead` and `Classifier` are what
-SimCLRv2 fine-tunes and distils.
+SimCLRv2 fine-tunes and distils. `embed`, `build_index`, `search`, `cluster` and
+`find_duplicates` put embeddings to use; `embedding_quality` scores them without labels.
 """
 
 from selfsup.version import __version__  # noqa: I001 (first: the layers below report it)
@@ -13,6 +14,15 @@ from selfsup.augment import ViewAugment, ViewConfig, normalize
 from selfsup.config import RunConfig, load_config
 from selfsup.data import ImageDataset, label_fraction_indices, load_dataset
 from selfsup.dist import gather_with_grad
+from selfsup.embeddings import (
+    EmbeddingStore,
+    SearchIndex,
+    build_index,
+    cluster,
+    embed,
+    find_duplicates,
+    search,
+)
 from selfsup.errors import SelfsupError
 from selfsup.losses import (
     NTXentLoss,
@@ -44,6 +54,7 @@ from selfsup.models import (
     save_encoder,
 )
 from selfsup.optim import LARS, param_groups, scaled_learning_rate, warmup_cosine
+from selfsup.quality import embedding_quality
 
 globals().update(method_exports())  # SimCLR, MoCo, ... and their configs, as each declares
 
@@ -60,13 +71,20 @@ __all__ = [
     "SelfsupError",
     "ViewAugment",
     "ViewConfig",
+    "EmbeddingStore",
+    "SearchIndex",
     "__version__",
     "barlow_twins_loss",
     "build_encoder",
+    "build_index",
     "build_method",
+    "cluster",
     "cpc_info_nce",
     "distillation_loss",
     "drlim_margin_loss",
+    "embed",
+    "embedding_quality",
+    "find_duplicates",
     "gather_with_grad",
     "info_nce_loss",
     "label_fraction_indices",
@@ -79,6 +97,7 @@ __all__ = [
     "param_groups",
     "save_encoder",
     "scaled_learning_rate",
+    "search",
     "update_momentum",
     "warmup_cosine",
     "METHODS",

@@ -1,4 +1,5 @@
-"""`selfsup <verb>`: pretrain, eval, run (both), semisup, show-augment, embed, drlim-map, shards.
+"""`selfsup <verb>`: pretrain, eval, run (both), semisup, show-augment, drlim-map, shards, and
+for the embeddings of a collection: embed, index, search, cluster, dedup, map, report.
 
 Every verb takes `--config RECIPE` (a YAML path or a bundled recipe name) and any
 `--section.field VALUE` override. User mistakes print one line and exit with status 2.
@@ -92,10 +93,94 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="store images resized and centre-cropped to this side (default: the files as is)",
     )
-    embed = verb("embed", "export the encoder's embeddings of a split to .npz")
-    embed.add_argument("--split", default="test")
+    embed = verb(
+        "embed",
+        "embed a split of a dataset (built-in, folder or shards) with the encoder in --run-dir "
+        "into an embeddings folder: float16/32 .npy chunks, items.csv (id, path, label), and "
+        "failed.csv for files that do not decode; resumable, and shared among torchrun processes",
+    )
+    embed.add_argument("--split", default="test", help="which split to embed (train or test)")
     embed.add_argument(
-        "--out", default=None, help="output .npz (default: RUN_DIR/embeddings-SPLIT.npz)"
+        "--out", default=None, help="embeddings folder (default: RUN_DIR/embeddings-SPLIT)"
+    )
+    embed.add_argument(
+        "--features",
+        default="encoder",
+        help="what to embed: 'encoder' (the representation) or 'head:K' (after K head layers)",
+    )
+    embed.add_argument(
+        "--no-normalize", action="store_true", help="keep raw features (default: L2-normalised)"
+    )
+    embed.add_argument(
+        "--dtype", default="float16", choices=["float16", "float32"], help="storage precision"
+    )
+    embed.add_argument(
+        "--chunk-rows", type=int, default=65_536, help="rows per chunk file (the unit of resume)"
+    )
+    embed.add_argument("--resume", action="store_true", help="continue an interrupted embed")
+
+    def folder_verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("embeddings", help="an embeddings folder written by `selfsup embed`")
+        return sub
+
+    index = folder_verb(
+        "index",
+        "build the folder's faiss index: exact up to 1M vectors, IVF-PQ with exact re-ranking "
+        "above, its search breadth tuned to a recall target",
+    )
+    index.add_argument(
+        "--kind", default="auto", choices=["auto", "flat", "ivfpq", "hnsw"], help="index kind"
+    )
+    index.add_argument(
+        "--recall", type=float, default=0.95, help="recall@10 target for approximate kinds"
+    )
+    search = folder_verb("search", "the nearest images of query images or row ids")
+    search.add_argument("--image", nargs="*", default=[], help="query image files")
+    search.add_argument("--id", type=int, nargs="*", default=[], help="query row ids")
+    search.add_argument("--k", type=int, default=8, help="neighbours per query")
+    search.add_argument("--out", default=None, help="PNG grid: each query and its neighbours")
+    cluster = folder_verb(
+        "cluster",
+        "spherical k-means of the folder's embeddings: clusters.csv, clusters.json (sizes; "
+        "purity, NMI and ARI when labelled) and gallery PNGs",
+    )
+    cluster.add_argument("--k", type=int, default=100, help="number of clusters")
+    cluster.add_argument(
+        "--sweep", type=int, nargs="*", default=[], help="also score these k by silhouette"
+    )
+    cluster.add_argument("--out", default="clusters", help="output folder")
+    cluster.add_argument("--seed", type=int, default=0, help="seeds k-means and the galleries")
+    dedup = folder_verb(
+        "dedup", "groups of near-duplicate images (cosine similarity above a threshold)"
+    )
+    dedup.add_argument("--threshold", type=float, default=0.95, help="cosine similarity")
+    dedup.add_argument("--out", default="duplicates.csv", help="CSV of group, id, path")
+    atlas = folder_verb("map", "a 2-D map (UMAP or t-SNE) of a sample, by label or cluster")
+    atlas.add_argument("--out", default="map.png", help="output PNG (coordinates: same name .csv)")
+    atlas.add_argument("--method", default="umap", choices=["umap", "tsne"], help="projection")
+    atlas.add_argument(
+        "--colour", default="label", choices=["label", "cluster"], help="what colours the points"
+    )
+    atlas.add_argument("--sample", type=int, default=10_000, help="rows drawn (seeded sample)")
+    atlas.add_argument("--clusters", type=int, default=20, help="k when colouring by cluster")
+    atlas.add_argument("--thumbnails", type=int, default=0, help="images drawn on the map")
+    atlas.add_argument("--seed", type=int, default=0, help="seeds the sample and projection")
+    report = verbs.add_parser(
+        "report",
+        help="one static HTML folder about a run and its embeddings (opens offline)",
+        description="one static HTML folder: the run's config, training and label-free quality "
+        "curves, results with baselines, views, and, with --embeddings, neighbour grids, "
+        "cluster galleries and the 2-D map",
+    )
+    report.add_argument("run_dir", help="a run directory")
+    report.add_argument("--embeddings", default=None, help="its embeddings folder (indexed)")
+    report.add_argument("--out", default="report", help="output folder (index.html inside)")
+    report.add_argument("--queries", type=int, default=6, help="sample queries in the grid")
+    report.add_argument("--k", type=int, default=8, help="neighbours per query")
+    report.add_argument("--clusters", type=int, default=10, help="k of the cluster galleries")
+    report.add_argument(
+        "--map-method", default="umap", choices=["umap", "tsne"], help="2-D projection"
     )
     return parser
 
@@ -108,6 +193,17 @@ def _run(args: argparse.Namespace) -> int:
 
         written = write_shards(args.folder, args.out, args.images_per_shard, args.image_size)
         print(f"wrote {len(written)} shards to {args.out}")
+        return 0
+    if args.verb in ("index", "search", "cluster", "dedup", "map"):
+        return _collection_verb(args)
+    if args.verb == "report":
+        from selfsup.report import write_report
+
+        page = write_report(
+            args.run_dir, args.out, args.embeddings, args.queries, args.k, args.clusters,
+            args.map_method,
+        )  # fmt: skip
+        print(f"wrote {page}")
         return 0
 
     from selfsup import pipeline
@@ -183,8 +279,75 @@ def _run(args: argparse.Namespace) -> int:
             f"all results in {Path(config.run_dir) / 'drlim-map.json'}"
         )
     elif args.verb == "embed":
-        output = args.out or Path(config.run_dir) / f"embeddings-{args.split}.npz"
-        print(f"wrote {pipeline.export_embeddings(config.run_dir, config, args.split, output)}")
+        from selfsup.collection import embed_run
+
+        output = args.out or Path(config.run_dir) / f"embeddings-{args.split}"
+        store = embed_run(
+            config,
+            args.split,
+            output,
+            features=args.features,
+            normalize=not args.no_normalize,
+            dtype=args.dtype,
+            chunk_rows=args.chunk_rows,
+            resume=args.resume,
+        )
+        if is_main_process():
+            meta, failed = store.meta(), len(store.failed_ids())
+            print(
+                f"wrote {meta.rows} embeddings of dimension {meta.dim} to {output}"
+                + (f" ({failed} files did not decode: see failed.csv)" if failed else "")
+            )
+    return 0
+
+
+def _collection_verb(args: argparse.Namespace) -> int:
+    from selfsup import collection
+
+    if args.verb == "index":
+        index = collection.index_collection(args.embeddings, args.kind, args.recall)
+        spec = index.spec
+        recall = "exact" if spec.recall is None else f"recall@{spec.recall_k} {spec.recall:.3f}"
+        print(
+            f"built a {spec.kind} index of {spec.count} embeddings ({recall}) in {args.embeddings}"
+        )
+    elif args.verb == "search":
+        report = collection.search_collection(
+            args.embeddings, args.image, args.id, args.k, args.out
+        )
+        for query, neighbours in zip(report["queries"], report["neighbours"], strict=True):
+            found = ", ".join(f"{n['id']} ({n['score']:.3f})" for n in neighbours)
+            print(f"{query}: {found}")
+        if args.out:
+            print(f"wrote {args.out}")
+    elif args.verb == "cluster":
+        summary = collection.cluster_collection(
+            args.embeddings, args.k, args.out, args.sweep, seed=args.seed
+        )
+        sizes = summary["sizes"]
+        line = (
+            f"{args.k} clusters of {summary['rows']} embeddings (sizes {min(sizes)}-{max(sizes)})"
+        )
+        if "labels" in summary:
+            scores = summary["labels"]
+            line += (
+                f"; purity {scores['purity']:.3f}, NMI {scores['nmi']:.3f}, ARI {scores['ari']:.3f}"
+            )
+        print(line)
+        for k, score in summary.get("silhouette", {}).items():
+            print(f"  k={k}: silhouette {score:.3f}")
+        galleries = len(summary["galleries"])
+        print(f"wrote {args.out}/clusters.csv, clusters.json and {galleries} gallery PNGs")
+    elif args.verb == "dedup":
+        groups = collection.dedup_collection(args.embeddings, args.threshold, args.out)
+        images = sum(len(group) for group in groups)
+        print(f"{len(groups)} groups of near-duplicates ({images} images) written to {args.out}")
+    elif args.verb == "map":
+        report = collection.map_collection(
+            args.embeddings, args.out, args.method, args.colour, args.sample, args.clusters,
+            args.thumbnails, args.seed,
+        )  # fmt: skip
+        print(f"wrote {report['output']} ({report['points']} points) and {report['coordinates']}")
     return 0
 
 

@@ -30,7 +30,7 @@ from selfsup.data import (
 from selfsup.data.stats import dataset_stats
 from selfsup.dist.launch import barrier, init_from_env, is_main_process
 from selfsup.errors import SelfsupError
-from selfsup.eval import evaluate, extract_features, make_preprocess, write_results
+from selfsup.eval import evaluate, make_preprocess, write_results
 from selfsup.methods import build_method, build_views
 from selfsup.models import (
     ProjectionHead,
@@ -269,31 +269,8 @@ def evaluate_run(run_dir: str | Path, config: RunConfig) -> list[dict[str, Any]]
     return rows
 
 
-def export_embeddings(
-    run_dir: str | Path, config: RunConfig, split: str, output: str | Path
-) -> Path:
-    """Write the encoder's features of a split (and labels) to .npz, for search and clustering."""
-    import numpy as np
-
-    encoder, architecture = load_encoder(run_dir)
-    dataset = load_split(config, split)
-    features = extract_features(
-        encoder,
-        dataset.images,
-        make_preprocess(architecture["mean"], architecture["std"]),
-        device=resolve_device(config.train.device),
-        progress=config.train.progress,
-    )
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    labels = dataset.labels.numpy() if dataset.labels is not None else np.full(len(dataset), -1)
-    np.savez(output, features=features.numpy(), labels=labels)
-    return output
-
-
 __all__ = [
     "evaluate_run",
-    "export_embeddings",
     "folder_defaults",
     "load_split",
     "prepare_run_dir",

@@ -46,6 +46,7 @@ VALID = {
     ("train.threads", ""): "null: torch's own thread count",
     ("train.time_budget", ""): "null: train for train.epochs",
     ("train.workers", "0"): "0: streamed images are decoded in the main process",
+    ("train.quality_sample", "0"): "0: no label-free quality after each epoch",
     ("eval.finetune_weight_decay", "0"): "fine-tuning without weight decay",
     ("eval.finetune_min_steps", "0"): "no minimum: the epochs alone set the steps",
     ("eval.seed", "0"): "any non-negative seed",

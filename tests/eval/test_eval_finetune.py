@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from selfsup.eval import finetune, random_crop_flip, supervised_baseline
+from selfsup.eval import choose_finetune_lr, finetune, random_crop_flip, supervised_baseline
 
 SMALL = dict(epochs=2, lr=0.1, batch_size=16, weight_decay=0.0, min_steps=25)
 
@@ -23,6 +23,50 @@ def test_finetune_learns_without_touching_the_encoder(make_encoder, make_bright_
     assert encoder.training
     for key, value in encoder.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_the_learning_rate_is_chosen_on_held_out_labelled_images(
+    make_encoder, make_bright_dark, monkeypatch
+) -> None:
+    """Each rate is trained on a stratified 80% of the labelled set and scored on the other
+    20%; the best score wins (ties: the earlier rate)."""
+    import importlib
+
+    module = importlib.import_module("selfsup.eval.finetune")  # the package exports a finetune()
+
+    train = make_bright_dark(40, seed=0)
+    seen = []
+
+    def fake_fit(encoder, fit_set, preprocess, num_classes, lr, **settings):
+        seen.append((lr, fit_set))
+        return lr
+
+    def fake_score(model, held_out, preprocess, device="cpu"):
+        seen.append(("held out", held_out))
+        return {"top1": {0.3: 70.0, 0.01: 90.0, 0.002: 90.0}[model]}
+
+    monkeypatch.setattr(module, "fit_classifier", fake_fit)
+    monkeypatch.setattr(module, "classifier_accuracy", fake_score)
+    choice = choose_finetune_lr(make_encoder(), train, [0.3, 0.01, 0.002], seed=3)
+    assert choice == {"lr": 0.01, "validation_top1": {0.3: 70.0, 0.01: 90.0, 0.002: 90.0}}
+    fit_set, held_out = seen[0][1], seen[1][1]
+    assert len(fit_set) == 32 and len(held_out) == 8
+    assert held_out.labels.tolist().count(0) == held_out.labels.tolist().count(1) == 4
+    fit_rows = {tuple(image.flatten().tolist()) for image in fit_set.images}
+    assert not any(tuple(image.flatten().tolist()) in fit_rows for image in held_out.images)
+
+
+def test_finetuning_on_a_grid_equals_finetuning_at_the_chosen_rate(
+    make_encoder, make_bright_dark
+) -> None:
+    encoder = make_encoder(declare_dim=False)
+    train, test = make_bright_dark(40, seed=0), make_bright_dark(40, seed=1)
+    settings = {key: value for key, value in SMALL.items() if key != "lr"}
+    chosen = finetune(encoder, train, test, seed=3, lr=(0.1,), **settings)
+    given = finetune(encoder, train, test, seed=3, lr=0.1, **settings)
+    assert chosen == given and chosen["lr"] == 0.1
+    grid = finetune(encoder, train, test, seed=3, lr=(0.1, 0.05), **settings)
+    assert grid["lr"] in (0.1, 0.05) and grid["top1"] >= 90.0
 
 
 def test_supervised_baseline_builds_a_seeded_encoder(make_encoder, make_bright_dark) -> None:

@@ -30,6 +30,7 @@ def _config(run_dir, epochs: int, **overrides):
             "train.log_every": 2,
             "train.device": "cpu",
             "augment.crop_scale": [0.3, 1.0],
+            "train.quality_sample": 0,  # its views would count as batches in views_until_killed
             **overrides,
         },
     )
@@ -153,6 +154,23 @@ def test_compiled_step_trains_like_the_eager_one(tmp_path, one_thread) -> None:
             assert torch.allclose(compiled.state_dict()[name], value, rtol=1e-10, atol=1e-12), name
 
 
+def test_quality_is_logged_every_epoch_and_leaves_the_run_unchanged(tmp_path) -> None:
+    plain = _train_fresh(tmp_path / "plain", epochs=2)
+    probed = _train_fresh(tmp_path / "probed", epochs=2, **{"train.quality_sample": 32})
+    for name, value in plain.state_dict().items():
+        assert torch.equal(probed.state_dict()[name], value), name  # own generator, eval mode
+    records = read_metrics(tmp_path / "probed" / "metrics.jsonl")
+    quality = [r for r in records if "quality/effective_rank" in r]
+    assert [r["step"] for r in quality] == [3, 6]  # after each 3-step epoch
+    for record in quality:
+        assert 1.0 <= record["quality/effective_rank"] <= 32
+        assert 0.0 <= record["quality/alignment"] <= 4.0
+        assert record["quality/uniformity"] <= 0.0
+    assert not any(
+        "quality/effective_rank" in r for r in read_metrics(tmp_path / "plain" / "metrics.jsonl")
+    )
+
+
 def test_time_budget_parsing_and_planning() -> None:
     assert parse_duration("15m") == 900.0 and parse_duration("90s") == 90.0
     assert parse_duration("1.5h") == 5400.0 and parse_duration("40") == 40.0
@@ -163,6 +181,25 @@ def test_time_budget_parsing_and_planning() -> None:
     assert steps_within_budget(100.0, 10.0, 13, 0.5, cap=1000) == 193
     assert steps_within_budget(100.0, 10.0, 13, 0.5, cap=50) == 50  # train.epochs caps it
     assert steps_within_budget(100.0, 120.0, 13, 0.5, cap=50) == 14  # over budget: one more
+
+
+def test_time_budget_plans_again_from_a_longer_window(tmp_path, monkeypatch) -> None:
+    """The first plan (at step 13) is replaced once, after a tenth of the planned steps (at
+    least MEASURE_STEPS), by one timed over every step since; the run ends on the second."""
+    import selfsup.train.loop as loop
+
+    plans = iter([30, 50])  # the second plan may also grow the run (up to the epochs cap)
+    calls = []
+
+    def plan(budget, elapsed, steps_done, step_seconds, cap):
+        calls.append(steps_done)
+        return next(plans)
+
+    monkeypatch.setattr(loop, "steps_within_budget", plan)
+    _train_fresh(tmp_path, epochs=30, **{"train.time_budget": "1h", "train.log_every": 1})
+    assert calls == [13, 13 + 10]  # 10% of the 17 steps left is below MEASURE_STEPS
+    state = load_checkpoint(tmp_path / "checkpoints")
+    assert state["step"] == state["total_steps"] == 50 and state["budget_final"]
 
 
 def test_time_budget_sets_the_schedule_and_resumes_exactly(tmp_path, monkeypatch) -> None:

@@ -152,6 +152,9 @@ class TrainConfig:
         seed: seeds the sample order, the views and the initialisation.
         threads: torch's CPU threads (None: torch's default).
         log_every: log loss, learning rate and throughput every this many steps.
+        quality_sample: after every epoch, log the label-free quality of the encoder's features
+            (effective rank, alignment, uniformity, collapse level) on two views of this many
+            fixed training images; 0 turns it off.
         progress: show a progress bar.
         channels_last: keep images and activations in channels-last memory order.
         compile: torch.compile the training step's model (nn.Module.compile, in place).
@@ -172,6 +175,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     log_every: int = 10
+    quality_sample: int = 512
     progress: bool = True
     channels_last: bool = True
     compile: bool = False
@@ -190,6 +194,7 @@ class TrainConfig:
         check_int("seed", self.seed, 0, 2**63 - 1)
         check_int("threads", self.threads, 1, 1024, optional=True)
         check_int("log_every", self.log_every, 1)
+        check_int("quality_sample", self.quality_sample, 0, 65_536)
         check_int("workers", self.workers, 0, 1024)
 
 

@@ -115,6 +115,19 @@ class DecodedImages(Dataset):
         readable = [gray for gray in probe if gray is not None]
         return 1 if readable and all(readable) else 3
 
+    def describe(self, index: int) -> str:
+        """Where image `index` comes from: a path, or shard:member."""
+        return self._describe(index)
+
+    def decode(self, index: int) -> torch.Tensor | None:
+        """Image `index` as uint8 (C, S, S), or None if it cannot be decoded (no stand-in:
+        for embedding, where every row must be the image of its own file)."""
+        try:
+            array, _ = decode_image(self._source(index), self.image_size)
+        except Exception:  # PIL raises many types for broken files
+            return None
+        return to_tensor(array, self.channels)
+
     def __getitem__(self, index: int) -> torch.Tensor:
         """Image `index` as uint8 (C, S, S); if it fails to decode, the next one that does."""
         n = len(self)

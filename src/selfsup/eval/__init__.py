@@ -9,6 +9,7 @@ from selfsup.eval.features import (
     make_preprocess,
 )
 from selfsup.eval.finetune import (
+    choose_finetune_lr,
     classifier_accuracy,
     count_classes,
     finetune,
@@ -26,6 +27,7 @@ from selfsup.eval.suite import EvalConfig, evaluate, result_row
 __all__ = [
     "EvalConfig",
     "Preprocess",
+    "choose_finetune_lr",
     "classifier_accuracy",
     "count_classes",
     "distill",

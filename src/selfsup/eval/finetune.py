@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from selfsup.data.base import ImageDataset
 from selfsup.errors import SelfsupError
 from selfsup.eval.features import Preprocess, extract_features, infer_feature_dim, make_preprocess
+from selfsup.eval.linear import stratified_split
 from selfsup.eval.metrics import accuracy_report
 from selfsup.models.heads import Classifier
 from selfsup.optim import param_groups, warmup_cosine
@@ -168,7 +169,7 @@ def fit_classifier(
     preprocess: Preprocess | None = None,
     num_classes: int | None = None,
     epochs: int = 30,
-    lr: float = 0.05,
+    lr: float | Sequence[float] = 0.05,
     batch_size: int = 256,
     weight_decay: float = 5e-4,
     seed: int = 0,
@@ -176,6 +177,7 @@ def fit_classifier(
     augment: bool = True,
     min_steps: int = 200,
     progress: bool = False,
+    val_fraction: float = 0.2,
 ) -> Classifier:
     """Train a copy of `encoder` plus a new linear classifier end to end; return the pair.
 
@@ -193,7 +195,8 @@ def fit_classifier(
             to [0, 1].
         num_classes: C; default `train.num_classes`, else the largest label + 1.
         epochs: passes over `train`.
-        lr: peak SGD learning rate, decayed to zero by a cosine.
+        lr: peak SGD learning rate, decayed to zero by a cosine; given several, the one
+            `choose_finetune_lr` picks on a validation split of `train`.
         batch_size: images per step (capped at len(train)).
         weight_decay: on weights with ndim >= 2 only (see `selfsup.optim.param_groups`).
         seed: seeds the batch order, the augmentation and any global-RNG use inside the
@@ -202,10 +205,19 @@ def fit_classifier(
         augment: apply the crop and flip to training batches.
         min_steps: lower bound on the number of optimisation steps.
         progress: show a tqdm progress bar.
+        val_fraction: share of each class held out to choose among several `lr`.
 
     Returns:
         The trained `Classifier` (its `encoder` the trained copy, its `linear` the new layer).
     """
+    settings = dict(
+        epochs=epochs, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
+        device=device, augment=augment, min_steps=min_steps, progress=progress,
+    )  # fmt: skip
+    if not isinstance(lr, (int, float)):
+        lr = choose_finetune_lr(
+            encoder, train, lr, preprocess, num_classes, val_fraction, **settings
+        )["lr"]
     check_labelled(train)
     if len(train) == 0:
         raise SelfsupError("fine-tuning needs at least one labelled training image")
@@ -241,6 +253,47 @@ def fit_classifier(
     return model
 
 
+def choose_finetune_lr(
+    encoder: nn.Module,
+    train: ImageDataset,
+    lrs: Sequence[float],
+    preprocess: Preprocess | None = None,
+    num_classes: int | None = None,
+    val_fraction: float = 0.2,
+    **settings: Any,
+) -> dict[str, Any]:
+    """The fine-tuning learning rate that scores best on a held-out part of the labelled set.
+
+    Fine-tunes on a stratified `1 - val_fraction` of `train` at each of `lrs` (with the rest of
+    `fit_classifier`'s `settings`) and counts correct predictions on the held-out part, never on
+    a test set. A pre-trained encoder usually wants a smaller rate than one trained from
+    scratch, so one fixed rate undersells one of the two rows it compares. Ties keep the
+    earlier rate; a single rate is returned without training.
+
+    Returns:
+        {"lr": the chosen rate, "validation_top1": {lr: held-out accuracy in percent}}.
+    """
+    lrs = [float(lr) for lr in lrs]
+    if not lrs or any(not 0 < lr < float("inf") for lr in lrs):
+        raise ValueError(f"fine-tuning rates must be finite and > 0, got {lrs}")
+    if len(lrs) == 1:
+        return {"lr": lrs[0], "validation_top1": {}}
+    check_labelled(train)
+    num_classes = num_classes or count_classes(train)
+    labels: Tensor = train.labels  # type: ignore[assignment]
+    fit, validation = stratified_split(labels, val_fraction, settings.get("seed", 0))
+    if len(validation) == 0:
+        return {"lr": lrs[0], "validation_top1": {}}
+    held_out, device = train.subset(validation), settings.get("device", "cpu")
+    scores = {}
+    for lr in lrs:
+        model = fit_classifier(
+            encoder, train.subset(fit), preprocess, num_classes, lr=lr, **settings
+        )
+        scores[lr] = classifier_accuracy(model, held_out, preprocess, device=device)["top1"]
+    return {"lr": max(lrs, key=lambda lr: scores[lr]), "validation_top1": scores}
+
+
 def classifier_accuracy(
     model: nn.Module,
     test: ImageDataset,
@@ -265,17 +318,26 @@ def finetune(
 ) -> dict[str, float]:
     """Fine-tune a copy of `encoder` with a linear classifier on `train` (`fit_classifier`, whose
     keyword arguments `settings` are: epochs, lr, batch_size, weight_decay, seed, augment,
-    min_steps, progress), then score it on `test`.
+    min_steps, progress, val_fraction), then score it on `test`.
 
     Returns:
-        `{"top1": ..., "top3": ..., "top5": ...}` test accuracy in percent.
+        `accuracy_report` of the test set in percent, plus "lr", the learning rate used (chosen
+        on a validation split of `train` when `lr` lists several).
     """
     check_labelled(train, test)
     if len(test) == 0:
         raise SelfsupError("fine-tuning needs at least one train and one test image")
     num_classes = num_classes or count_classes(train, test)
-    model = fit_classifier(encoder, train, preprocess, num_classes, device=device, **settings)
-    return classifier_accuracy(model, test, preprocess, device=device)
+    lr = settings.pop("lr", 0.05)
+    val_fraction = settings.pop("val_fraction", 0.2)
+    if not isinstance(lr, (int, float)):
+        lr = choose_finetune_lr(
+            encoder, train, lr, preprocess, num_classes, val_fraction, device=device, **settings
+        )["lr"]
+    model = fit_classifier(
+        encoder, train, preprocess, num_classes, lr=lr, device=device, **settings
+    )
+    return {**classifier_accuracy(model, test, preprocess, device=device), "lr": lr}
 
 
 def supervised_baseline(

@@ -23,6 +23,11 @@ RAW_PIXELS = "raw pixels"
 MAJORITY = "majority class"
 
 
+FINETUNE_LRS = (0.05, 0.01, 0.002)
+"""Fine-tuning's default learning rates: a network trained from scratch tends to want the
+largest, a pre-trained one a smaller one."""
+
+
 def _label_budget(text: str) -> dict[str, Any]:
     """Parse a label budget with the one grammar in `selfsup.data` ("1%", "25-per-class")."""
     from selfsup.data import parse_label_fraction
@@ -46,7 +51,9 @@ class EvalConfig:
         linear_val_fraction: the share of the training set held out to choose λ.
         label_fractions: labelled budgets: "1%", "10%", or "N-per-class".
         finetune_epochs: passes over the labelled subset when fine-tuning.
-        finetune_lr: fine-tuning's SGD learning rate.
+        finetune_lrs: fine-tuning's SGD learning rates; given several, the one that scores
+            best on a validation split of the labelled subset is used.
+        finetune_val_fraction: the share of the labelled subset held out to choose the rate.
         finetune_batch_size: fine-tuning's batch size.
         finetune_weight_decay: fine-tuning's weight decay.
         finetune_min_steps: fine-tune for at least this many steps (tiny label budgets).
@@ -63,7 +70,8 @@ class EvalConfig:
     linear_val_fraction: float = 0.1
     label_fractions: tuple[str, ...] = ("1%", "10%")
     finetune_epochs: int = 30
-    finetune_lr: float = 0.05
+    finetune_lrs: tuple[float, ...] = FINETUNE_LRS
+    finetune_val_fraction: float = 0.2
     finetune_batch_size: int = 256
     finetune_weight_decay: float = 5e-4
     finetune_min_steps: int = 200
@@ -83,7 +91,11 @@ class EvalConfig:
             check_float("linear_weight_decays entries", value, 0, 1e3)
         check_float("linear_val_fraction", self.linear_val_fraction, 0, 0.5, low_open=True)
         check_int("finetune_epochs", self.finetune_epochs, 1, 100_000)
-        check_float("finetune_lr", self.finetune_lr, 0, 1e4, low_open=True)
+        if not self.finetune_lrs:
+            raise ValueError("finetune_lrs must list at least one learning rate")
+        for value in self.finetune_lrs:
+            check_float("finetune_lrs entries", value, 0, 1e4, low_open=True)
+        check_float("finetune_val_fraction", self.finetune_val_fraction, 0, 0.5, low_open=True)
         check_int("finetune_batch_size", self.finetune_batch_size, 2)  # batch norm needs two
         check_float("finetune_weight_decay", self.finetune_weight_decay, 0, 1)
         check_int("finetune_min_steps", self.finetune_min_steps, 0)
@@ -105,7 +117,8 @@ class EvalConfig:
         """The fine-tuning keyword arguments of `fit_classifier` / `finetune` this config sets."""
         return {
             "epochs": self.finetune_epochs,
-            "lr": self.finetune_lr,
+            "lr": self.finetune_lrs,
+            "val_fraction": self.finetune_val_fraction,
             "batch_size": self.finetune_batch_size,
             "weight_decay": self.finetune_weight_decay,
             "seed": self.seed,

@@ -82,30 +82,50 @@ class PinnedImages:
             yield current
 
 
+class _StepOrder:
+    """The batch sampler a persistent DataLoader iterates: this epoch's index lists."""
+
+    def __init__(self) -> None:
+        self.steps: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
 class LoaderImages:
     """A map-style dataset of fixed-size uint8 (C, H, W) images, decoded in DataLoader workers.
 
     The loop's per-step index lists are the loader's batch sampler, so the order (and a resumed
-    run's order) is the loop's, whatever the number of workers.
+    run's order) is the loop's, whatever the number of workers. One loader serves every epoch
+    and its workers persist, so an epoch does not pay for starting processes (and, for tar
+    shards, reopening and re-reading their headers).
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset, device: torch.device, workers: int):
         self.dataset = dataset
         self.device = device
         self.workers = workers
+        self._order = _StepOrder()
+        self._loader: torch.utils.data.DataLoader | None = None
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
     def batches(self, step_indices: Sequence[Tensor]) -> Iterator[Tensor]:
-        loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=[indices.tolist() for indices in step_indices],
-            num_workers=self.workers,
-            pin_memory=self.device.type == "cuda",
-            prefetch_factor=4 if self.workers else None,
-        )
-        for batch in loader:
+        self._order.steps = [indices.tolist() for indices in step_indices]
+        if self._loader is None:
+            self._loader = torch.utils.data.DataLoader(
+                self.dataset,
+                batch_sampler=self._order,
+                num_workers=self.workers,
+                pin_memory=self.device.type == "cuda",
+                prefetch_factor=4 if self.workers else None,
+                persistent_workers=self.workers > 0,
+            )
+        for batch in self._loader:
             yield batch.to(self.device, non_blocking=True)
 
 

@@ -27,9 +27,16 @@ from selfsup.dist.gather import rank, world_size
 from selfsup.dist.launch import data_parallel, init_from_env, local_share, mean_over_processes
 from selfsup.errors import SelfsupError
 from selfsup.optim.schedules import warmup_cosine
+from selfsup.quality import embedding_quality
 from selfsup.train.allocator import keep_freed_cpu_memory
 from selfsup.train.batches import image_source
-from selfsup.train.budget import MEASURE_AFTER, MEASURE_STEPS, parse_duration, steps_within_budget
+from selfsup.train.budget import (
+    MEASURE_AFTER,
+    MEASURE_STEPS,
+    REPLAN_FRACTION,
+    parse_duration,
+    steps_within_budget,
+)
 from selfsup.train.checkpoint import (
     has_checkpoint,
     load_checkpoint,
@@ -57,12 +64,15 @@ class _Schedule:
 
     steps_per_epoch: int
     total_steps: int  # with a time budget: the upper bound until it is planned
+    cap: int  # train.epochs' steps: no plan goes beyond
     warmup_steps: int
     budget: float | None  # seconds, or None: train for all epochs
     measure_from: int = MEASURE_AFTER  # with a budget: the steps timed to plan it
     measure_until: int = MEASURE_AFTER + MEASURE_STEPS
     measure_start: float = 0.0  # perf_counter() when step measure_from began
-    planned: bool = False
+    planned: bool = False  # total_steps comes from a measurement
+    replan_at: int | None = None  # the step of the second, final plan
+    final: bool = False  # total_steps will not change again
 
 
 @dataclass
@@ -147,6 +157,9 @@ def train(
                 _stop_non_finite(epoch, run.step, run.checkpoints)
             if logger is not None:
                 logger.log(run.step, {"epoch_loss": final_loss, "epoch": run.epoch})
+                quality = _quality(run, images, make_views, train_config.quality_sample)
+                if quality:
+                    logger.log(run.step, quality)
             if run.rank == 0:
                 _save(run, schedule, final_loss)
             if run.step >= schedule.total_steps:
@@ -191,6 +204,7 @@ def _set_up(
     schedule = _Schedule(
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
+        cap=total_steps,
         warmup_steps=min(total_steps, round(optim_config.warmup_epochs * steps_per_epoch)),
         budget=None
         if train_config.time_budget is None
@@ -232,6 +246,10 @@ def _resume(run: _Run, schedule: _Schedule, epochs: int) -> TrainSummary | None:
     if schedule.budget is not None and state.get("total_steps") is not None:
         schedule.total_steps = min(schedule.total_steps, int(state["total_steps"]))
         schedule.planned = True  # the schedule it was on
+        schedule.final = state.get("budget_final", True)
+        if not schedule.final:  # time again from here for the second plan
+            schedule.measure_from = run.step
+            schedule.replan_at = max(int(state["replan_at"]), run.step + MEASURE_STEPS)
     elif schedule.budget is not None:  # stopped before planning: plan for the budget from here
         schedule.measure_from = run.step + MEASURE_AFTER
         schedule.measure_until = run.step + MEASURE_AFTER + MEASURE_STEPS
@@ -293,26 +311,80 @@ def _train_epoch(
                 )
         if progress is not None:
             progress.update(1)
-        if schedule.budget is not None and not schedule.planned:
-            if run.step == schedule.measure_from:
-                schedule.measure_start = time.perf_counter()
-            if run.step == schedule.measure_until:
-                timed = schedule.measure_until - schedule.measure_from
-                schedule.total_steps = _plan_budget(
-                    schedule.budget,
-                    started,
-                    schedule.measure_start,
-                    timed,
-                    run.step,
-                    schedule.total_steps,
-                    run.device,
-                )
-                schedule.planned = True
-                if progress is not None:
-                    progress.total = schedule.total_steps
+        if schedule.budget is not None and not schedule.final:
+            _follow_budget(run, schedule, started, progress)
         if run.step >= schedule.total_steps:
             break
     return (mean_over_processes(epoch_loss) / max(1, steps)).item()
+
+
+QUALITY_SEED = 1234
+"""Seeds the fixed sample and views on which `_quality` measures every epoch."""
+
+
+def _quality(
+    run: _Run,
+    images: torch.Tensor | torch.utils.data.Dataset,
+    make_views: ViewMaker,
+    sample: int,
+) -> dict[str, float]:
+    """Label-free quality (`selfsup.quality`) of the method's encoder on two views of the same
+    `sample` training images every epoch, from a generator of its own so the run's random
+    stream, and so resume, are untouched. Empty for methods without two image views."""
+    encoder = getattr(run.method, "encoder", None)
+    if encoder is None or sample == 0:
+        return {}
+    generator = torch.Generator().manual_seed(QUALITY_SEED)
+    indices = torch.randperm(len(images), generator=generator)[: max(2, sample)].sort().values
+    if isinstance(images, torch.Tensor):
+        batch = images[indices]
+    else:
+        batch = torch.stack([images[int(index)] for index in indices])
+    was_training = run.method.training
+    run.method.eval()
+    try:
+        with torch.no_grad():
+            views = make_views(batch.to(run.device), indices, generator)
+            if len(views) < 2 or views[0].ndim != 4 or views[0].shape != views[1].shape:
+                return {}
+            first, second = (
+                encoder(view.contiguous(memory_format=run.memory_format)).flatten(1).float()
+                for view in views[:2]
+            )
+    finally:
+        run.method.train(was_training)
+    return {f"quality/{name}": value for name, value in embedding_quality(first, second).items()}
+
+
+def _follow_budget(run: _Run, schedule: _Schedule, started: float, progress: Any) -> None:
+    """Plan a time budget in two steps: from `MEASURE_STEPS` timed steps, then once more after
+    `REPLAN_FRACTION` of the planned steps from all steps timed since, so that a short stall
+    in the first window (another process, a page fault) does not set the whole run's length.
+    Every process plans at the same step with the mean time, so all agree."""
+    if run.step == schedule.measure_from:
+        schedule.measure_start = time.perf_counter()
+    if not schedule.planned and run.step == schedule.measure_until:
+        schedule.planned = True
+    elif not (schedule.planned and run.step == schedule.replan_at):
+        return
+    timed = run.step - schedule.measure_from
+    schedule.total_steps = _plan_budget(
+        schedule.budget,  # type: ignore[arg-type]
+        started,
+        schedule.measure_start,
+        timed,
+        run.step,
+        schedule.cap,
+        run.device,
+    )
+    if schedule.replan_at is None:  # the first plan
+        more = max(MEASURE_STEPS, math.ceil(REPLAN_FRACTION * (schedule.total_steps - run.step)))
+        schedule.replan_at = run.step + more
+        schedule.final = schedule.replan_at >= schedule.total_steps
+    else:
+        schedule.final = True
+    if progress is not None:
+        progress.total = schedule.total_steps
 
 
 def _step(run: _Run, schedule: _Schedule, views: list[torch.Tensor], config: Any) -> torch.Tensor:
@@ -346,6 +418,8 @@ def _save(run: _Run, schedule: _Schedule, loss: float) -> None:
             "loss": loss,
             "world_size": run.world,
             "total_steps": schedule.total_steps if schedule.planned else None,
+            "budget_final": schedule.final,
+            "replan_at": schedule.replan_at,
         },
         run.checkpoints,
     )

@@ -1,0 +1,235 @@
+"""An embeddings folder: fixed-size .npy chunks, a table of items, and one JSON of what made them.
+
+```
+emb/
+  embeddings.json   dim, dtype, rows, chunk_rows, which features, the encoder's fingerprint
+  items.csv         id, path, label, ok: one row per input image, in input order
+  chunks/00000.npy  rows [0, chunk_rows), then [chunk_rows, 2 chunk_rows), ...
+  index.faiss       (after `selfsup index`) the search index, + index.json
+```
+
+Chunks are written whole and renamed into place, so an interrupted `embed` leaves only complete
+chunks and resumes at the first missing one: no row is written twice or lost. Every input image
+has a row; one that cannot be decoded gets a zero vector, `ok = 0` in items.csv and a line in
+failed.csv, and is left out of the index.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfsup.errors import SelfsupError
+
+META = "embeddings.json"
+ITEMS = "items.csv"
+FAILED = "failed.csv"
+CHUNKS = "chunks"
+DTYPES = ("float16", "float32")
+
+
+@dataclass
+class EmbeddingsMeta:
+    """What `embeddings.json` records.
+
+    Attributes:
+        dim: D, the width of every row.
+        rows: N, the number of input images (and of rows once complete).
+        chunk_rows: rows per chunk file (the last may hold fewer).
+        dtype: float16 or float32 on disk.
+        features: "encoder", or "head:K" for the projection head's K-th layer.
+        normalized: whether rows were L2-normalised before they were written.
+        encoder: identifies the encoder: its fingerprint (SHA-256 of its weights) and name.
+        source: what was embedded (dataset, data_dir, split, image_size).
+    """
+
+    dim: int
+    rows: int
+    chunk_rows: int = 65_536
+    dtype: str = "float16"
+    features: str = "encoder"
+    normalized: bool = True
+    encoder: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise SelfsupError(f"embeddings dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.dim < 1 or self.rows < 0 or self.chunk_rows < 1:
+            raise SelfsupError(
+                f"bad embeddings shape: dim {self.dim}, rows {self.rows}, chunk {self.chunk_rows}"
+            )
+
+    @property
+    def num_chunks(self) -> int:
+        return -(-self.rows // self.chunk_rows)
+
+    def chunk_range(self, chunk: int) -> range:
+        """The rows chunk number `chunk` holds."""
+        return range(chunk * self.chunk_rows, min(self.rows, (chunk + 1) * self.chunk_rows))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+class EmbeddingStore:
+    """Read and write an embeddings folder (see the module docstring for its layout)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def meta_path(self) -> Path:
+        return self.directory / META
+
+    def exists(self) -> bool:
+        return self.meta_path.is_file()
+
+    def chunk_path(self, chunk: int) -> Path:
+        return self.directory / CHUNKS / f"{chunk:05d}.npy"
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        meta: EmbeddingsMeta,
+        paths: Sequence[str],
+        labels: Sequence[int] | None,
+        resume: bool = True,
+    ) -> EmbeddingsMeta:
+        """Start (or, with `resume`, continue) a folder for `meta.rows` inputs.
+
+        Continuing needs the same encoder, features, dtype and rows as the folder holds; a
+        folder from something else is an error, never silently mixed.
+        """
+        if len(paths) != meta.rows or (labels is not None and len(labels) != meta.rows):
+            raise SelfsupError(f"{len(paths)} paths / labels for {meta.rows} rows")
+        if self.exists():
+            if not resume:
+                raise SelfsupError(
+                    f"{self.directory} already holds embeddings; pass --resume to continue "
+                    "them or choose another --out"
+                )
+            old = self.meta()
+            same = ("dim", "rows", "chunk_rows", "dtype", "features", "normalized", "encoder")
+            changed = [name for name in same if getattr(old, name) != getattr(meta, name)]
+            if changed:
+                raise SelfsupError(
+                    f"{self.directory} holds embeddings of another run ({', '.join(changed)} "
+                    "differ); choose another --out"
+                )
+            return old
+        (self.directory / CHUNKS).mkdir(parents=True, exist_ok=True)
+        with open(self.directory / (ITEMS + ".partial"), "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "path", "label", "ok"])
+            for index, path in enumerate(paths):
+                label = -1 if labels is None else int(labels[index])
+                writer.writerow([index, path, label, 1])
+        os.replace(self.directory / (ITEMS + ".partial"), self.directory / ITEMS)
+        _atomic_write_text(self.meta_path, json.dumps(asdict(meta), indent=2))
+        return meta
+
+    def missing_chunks(self) -> list[int]:
+        """Chunk numbers not yet written, in order."""
+        meta = self.meta()
+        return [chunk for chunk in range(meta.num_chunks) if not self.chunk_path(chunk).is_file()]
+
+    def write_chunk(self, chunk: int, rows: np.ndarray, failed: Sequence[int] = ()) -> None:
+        """Write chunk number `chunk` whole (`failed`: global ids in it that did not decode)."""
+        meta = self.meta()
+        expected = len(meta.chunk_range(chunk))
+        if rows.shape != (expected, meta.dim):
+            raise ValueError(f"chunk {chunk} needs shape {(expected, meta.dim)}, got {rows.shape}")
+        if failed:
+            self._record_failed(chunk, failed)
+        path = self.chunk_path(chunk)
+        partial = path.with_name(path.name + ".partial.npy")
+        np.save(partial, rows.astype(meta.dtype, copy=False))
+        os.replace(partial, path)
+
+    def _record_failed(self, chunk: int, failed: Sequence[int]) -> None:
+        """One file per chunk of failures, so that a resumed chunk rewrites its own list."""
+        lines = "".join(f"{index}\n" for index in failed)
+        _atomic_write_text(self.directory / CHUNKS / f"{chunk:05d}.failed", lines)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def meta(self) -> EmbeddingsMeta:
+        if not self.exists():
+            raise SelfsupError(
+                f"{self.directory} is not an embeddings folder (no {META}); make one with "
+                "`selfsup embed`"
+            )
+        try:
+            return EmbeddingsMeta(**json.loads(self.meta_path.read_text()))
+        except (ValueError, TypeError) as error:
+            raise SelfsupError(f"{self.meta_path} is not readable: {error}") from None
+
+    def complete(self) -> bool:
+        return self.exists() and not self.missing_chunks()
+
+    def failed_ids(self) -> np.ndarray:
+        """Ids of the inputs that could not be decoded (their rows are zero)."""
+        ids = []
+        for path in sorted((self.directory / CHUNKS).glob("*.failed")):
+            ids.extend(int(line) for line in path.read_text().split())
+        return np.array(sorted(ids), dtype=np.int64)
+
+    def finish(self) -> None:
+        """After the last chunk: mark failed rows in items.csv and list them in failed.csv."""
+        failed = set(self.failed_ids().tolist())
+        items = self.items()
+        with open(self.directory / (ITEMS + ".partial"), "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "path", "label", "ok"])
+            for index, (path, label) in enumerate(zip(items["path"], items["label"], strict=True)):
+                writer.writerow([index, path, int(label), int(index not in failed)])
+        os.replace(self.directory / (ITEMS + ".partial"), self.directory / ITEMS)
+        listing = "".join(f"{items['path'][index]}\n" for index in sorted(failed))
+        _atomic_write_text(self.directory / FAILED, "path\n" + listing)
+
+    def items(self) -> dict[str, Any]:
+        """The items table: {"path": [str], "label": int64 array (-1 unknown), "ok": bool array}."""
+        paths, labels, ok = [], [], []
+        with open(self.directory / ITEMS, newline="") as handle:
+            for row in csv.DictReader(handle):
+                paths.append(row["path"])
+                labels.append(int(row["label"]))
+                ok.append(row["ok"] == "1")
+        return {
+            "path": paths,
+            "label": np.array(labels, dtype=np.int64),
+            "ok": np.array(ok, dtype=bool),
+        }
+
+    def vectors(self, dtype: str = "float32") -> np.ndarray:
+        """All rows as one (N, D) array (chunks memory-mapped, then copied into one array)."""
+        meta = self.meta()
+        missing = self.missing_chunks()
+        if missing:
+            raise SelfsupError(
+                f"{self.directory} is incomplete ({len(missing)} of {meta.num_chunks} chunks "
+                "missing); finish it with `selfsup embed ... --resume`"
+            )
+        out = np.empty((meta.rows, meta.dim), dtype=dtype)
+        for chunk in range(meta.num_chunks):
+            span = meta.chunk_range(chunk)
+            part = np.load(self.chunk_path(chunk), mmap_mode="r")
+            if part.shape != (len(span), meta.dim):
+                raise SelfsupError(f"{self.chunk_path(chunk)} has shape {part.shape}; re-embed")
+            out[span.start : span.stop] = part
+        return out
+
+
+__all__ = ["EmbeddingStore", "EmbeddingsMeta"]

@@ -1,0 +1,70 @@
+"""The embeddings folder: chunks shared among processes give the single-process folder, a
+folder is never continued by another encoder, and what is read back is what was written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from selfsup.data.base import ImageDataset
+from selfsup.embeddings import EmbeddingStore, embed
+from selfsup.errors import SelfsupError
+
+
+def _images(count: int = 50) -> ImageDataset:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (count, 1, 6, 6), dtype=torch.uint8, generator=generator)
+    return ImageDataset(images, torch.arange(count) % 3, ["a", "b", "c"], "tiny")
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(36, 5))
+
+
+def test_processes_sharing_the_chunks_write_the_single_process_folder(tmp_path) -> None:
+    images = _images()
+    alone = embed(_model(), images, tmp_path / "alone", chunk_rows=8, dtype="float32")
+    for rank in (0, 1):  # as two torchrun processes would, each its every-other chunk
+        embed(
+            _model(), images, tmp_path / "shared", chunk_rows=8, dtype="float32", rank=rank, world=2
+        )
+    shared = EmbeddingStore(tmp_path / "shared")
+    assert shared.complete()
+    shared.finish()
+    np.testing.assert_array_equal(shared.vectors(), alone.vectors())
+    assert shared.items()["label"].tolist() == images.labels.tolist()
+    assert shared.items()["path"][3] == "tiny[3]"
+
+
+def test_rows_are_the_models_normalised_features_in_input_order(tmp_path) -> None:
+    images = _images(20)
+    store = embed(_model(), images, tmp_path / "emb", chunk_rows=6, dtype="float32")
+    with torch.no_grad():
+        expected = _model()(images.images.float() / 255)
+    expected = torch.nn.functional.normalize(expected, dim=1).numpy()
+    np.testing.assert_allclose(store.vectors(), expected, rtol=1e-5, atol=1e-6)
+    raw = embed(_model(), images, tmp_path / "raw", normalize=False, dtype="float16")
+    assert raw.meta().dtype == "float16" and not raw.meta().normalized
+    assert not np.allclose(np.linalg.norm(raw.vectors(), axis=1), 1.0, atol=1e-2)
+
+
+def test_a_folder_is_not_continued_by_another_encoder(tmp_path) -> None:
+    images = _images(10)
+    embed(_model(), images, tmp_path / "emb", encoder_info={"fingerprint": "aaaa"})
+    with pytest.raises(SelfsupError, match="another run"):
+        embed(_model(), images, tmp_path / "emb", encoder_info={"fingerprint": "bbbb"})
+    with pytest.raises(SelfsupError, match="already holds"):
+        embed(
+            _model(), images, tmp_path / "emb", encoder_info={"fingerprint": "aaaa"}, resume=False
+        )
+
+
+def test_an_incomplete_folder_is_not_read_as_if_whole(tmp_path) -> None:
+    store = embed(_model(), _images(30), tmp_path / "emb", chunk_rows=10)
+    store.chunk_path(2).unlink()
+    with pytest.raises(SelfsupError, match="incomplete"):
+        store.vectors()
+    assert store.missing_chunks() == [2]
