@@ -137,7 +137,9 @@ def result_row(
     encoder: str, protocol: str, labels: str, scores: Mapping[str, Any], **extra: Any
 ) -> dict[str, Any]:
     """One row of a results table (`format_table`): who, how, with which labels, and scores
-    (top-1, top-3/top-5 where below the class count, balanced accuracy when given)."""
+    (top-1, top-3/top-5 where below the class count, balanced accuracy when given), plus the
+    hyper-parameter a protocol chose on validation data (the probe's λ, fine-tuning's lr)."""
+    chosen = {key: scores[key] for key in ("weight_decay", "lr") if key in scores}
     return {
         "encoder": encoder,
         "protocol": protocol,
@@ -146,6 +148,7 @@ def result_row(
         "top3": scores.get("top3"),
         "top5": scores.get("top5"),
         "balanced": scores.get("balanced"),
+        **chosen,
         **extra,
     }
 
