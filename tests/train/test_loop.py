@@ -184,11 +184,11 @@ def test_time_budget_parsing_and_planning() -> None:
 
 
 def test_time_budget_plans_again_from_a_longer_window(tmp_path, monkeypatch) -> None:
-    """The first plan (at step 13) is replaced once, after a tenth of the planned steps (at
-    least MEASURE_STEPS), by one timed over every step since; the run ends on the second."""
+    """The first plan (at step 13) is replaced after a tenth of the steps left (at least
+    MEASURE_STEPS), and again halfway through what is left then; the run ends on the third."""
     import selfsup.train.loop as loop
 
-    plans = iter([30, 50])  # the second plan may also grow the run (up to the epochs cap)
+    plans = iter([30, 50, 45])  # a later plan may also grow the run (up to the epochs cap)
     calls = []
 
     def plan(budget, elapsed, steps_done, step_seconds, cap):
@@ -197,9 +197,10 @@ def test_time_budget_plans_again_from_a_longer_window(tmp_path, monkeypatch) -> 
 
     monkeypatch.setattr(loop, "steps_within_budget", plan)
     _train_fresh(tmp_path, epochs=30, **{"train.time_budget": "1h", "train.log_every": 1})
-    assert calls == [13, 13 + 10]  # 10% of the 17 steps left is below MEASURE_STEPS
+    # 10% of the 17 steps left is below MEASURE_STEPS; then half of the 27 left is 14
+    assert calls == [13, 13 + 10, 23 + 14]
     state = load_checkpoint(tmp_path / "checkpoints")
-    assert state["step"] == state["total_steps"] == 50 and state["budget_final"]
+    assert state["step"] == state["total_steps"] == 45 and state["budget_final"]
 
 
 def test_time_budget_sets_the_schedule_and_resumes_exactly(tmp_path, monkeypatch) -> None:

@@ -2,10 +2,11 @@
 
 The loop runs `MEASURE_AFTER + MEASURE_STEPS` steps with the provisional schedule, times the last
 `MEASURE_STEPS` of them (the first ones pay for allocation and compilation), and from then on
-trains for the steps that fit in what is left of the budget. After `REPLAN_FRACTION` of those
-steps it plans once more from all the steps timed since, which a short stall cannot skew. The
-cosine schedule is set for the planned number of steps, which the checkpoints record, so a
-resumed run follows the same schedule.
+trains for the steps that fit in what is left of the budget. It plans again after a tenth of
+the steps left, and again halfway through what is left then, each time from the steps timed
+since the plan before: a short stall cannot skew the length, and steps that slow down as the
+run goes are caught. The cosine schedule is set for the planned number of steps, which the
+checkpoints record, so a resumed run follows the same schedule.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ MEASURE_AFTER = 3
 MEASURE_STEPS = 10
 """Steps timed to estimate the step time."""
 
-REPLAN_FRACTION = 0.1
-"""The plan is made again, once, after this fraction of the planned steps, from all of them."""
+REPLAN_FRACTIONS = (0.1, 0.5)
+"""After the first plan, plan again after these fractions of the steps left, each from the
+steps timed since the plan before."""
 
 LONGEST = 30 * 24 * 3600.0
 """The longest budget: past a month it is a typo."""

@@ -33,7 +33,7 @@ from selfsup.train.batches import image_source
 from selfsup.train.budget import (
     MEASURE_AFTER,
     MEASURE_STEPS,
-    REPLAN_FRACTION,
+    REPLAN_FRACTIONS,
     parse_duration,
     steps_within_budget,
 )
@@ -71,7 +71,8 @@ class _Schedule:
     measure_until: int = MEASURE_AFTER + MEASURE_STEPS
     measure_start: float = 0.0  # perf_counter() when step measure_from began
     planned: bool = False  # total_steps comes from a measurement
-    replan_at: int | None = None  # the step of the second, final plan
+    plans: int = 0  # how many times it was planned
+    replan_at: int | None = None  # the step of the next plan
     final: bool = False  # total_steps will not change again
 
 
@@ -247,7 +248,8 @@ def _resume(run: _Run, schedule: _Schedule, epochs: int) -> TrainSummary | None:
         schedule.total_steps = min(schedule.total_steps, int(state["total_steps"]))
         schedule.planned = True  # the schedule it was on
         schedule.final = state.get("budget_final", True)
-        if not schedule.final:  # time again from here for the second plan
+        if not schedule.final:  # time again from here for the next plan
+            schedule.plans = int(state["budget_plans"])
             schedule.measure_from = run.step
             schedule.replan_at = max(int(state["replan_at"]), run.step + MEASURE_STEPS)
     elif schedule.budget is not None:  # stopped before planning: plan for the budget from here
@@ -357,32 +359,36 @@ def _quality(
 
 
 def _follow_budget(run: _Run, schedule: _Schedule, started: float, progress: Any) -> None:
-    """Plan a time budget in two steps: from `MEASURE_STEPS` timed steps, then once more after
-    `REPLAN_FRACTION` of the planned steps from all steps timed since, so that a short stall
-    in the first window (another process, a page fault) does not set the whole run's length.
-    Every process plans at the same step with the mean time, so all agree."""
-    if run.step == schedule.measure_from:
+    """Plan a time budget from measured step times, then plan again as the run goes: after
+    `MEASURE_STEPS` timed steps, and then after each of `REPLAN_FRACTIONS` of the steps left,
+    each time from the steps since the previous plan. A short stall in the first window
+    (another process, a page fault) or steps that slow down later (a warm machine, a fuller
+    allocator) therefore do not set the run's length. Every process plans at the same step with
+    the mean time, so all agree."""
+    if schedule.plans == 0 and run.step == schedule.measure_from:
         schedule.measure_start = time.perf_counter()
-    if not schedule.planned and run.step == schedule.measure_until:
-        schedule.planned = True
-    elif not (schedule.planned and run.step == schedule.replan_at):
+    due = schedule.measure_until if schedule.plans == 0 else schedule.replan_at
+    if run.step != due:
         return
-    timed = run.step - schedule.measure_from
     schedule.total_steps = _plan_budget(
         schedule.budget,  # type: ignore[arg-type]
         started,
         schedule.measure_start,
-        timed,
+        run.step - schedule.measure_from,
         run.step,
         schedule.cap,
         run.device,
     )
-    if schedule.replan_at is None:  # the first plan
-        more = max(MEASURE_STEPS, math.ceil(REPLAN_FRACTION * (schedule.total_steps - run.step)))
-        schedule.replan_at = run.step + more
-        schedule.final = schedule.replan_at >= schedule.total_steps
-    else:
+    schedule.planned = True
+    schedule.plans += 1
+    if schedule.plans > len(REPLAN_FRACTIONS):
         schedule.final = True
+    else:
+        left = schedule.total_steps - run.step
+        fraction = REPLAN_FRACTIONS[schedule.plans - 1]
+        schedule.replan_at = run.step + max(MEASURE_STEPS, math.ceil(fraction * left))
+        schedule.final = schedule.replan_at >= schedule.total_steps
+    schedule.measure_from, schedule.measure_start = run.step, time.perf_counter()
     if progress is not None:
         progress.total = schedule.total_steps
 
@@ -419,6 +425,7 @@ def _save(run: _Run, schedule: _Schedule, loss: float) -> None:
             "world_size": run.world,
             "total_steps": schedule.total_steps if schedule.planned else None,
             "budget_final": schedule.final,
+            "budget_plans": schedule.plans,
             "replan_at": schedule.replan_at,
         },
         run.checkpoints,
