@@ -46,6 +46,13 @@ def save_rows(
             _show(axis, image, caption, first_column_colour if c == 0 else "black")
         if row_titles is not None:
             axes[r, 0].set_ylabel(row_titles[r], fontsize=7)
+    return save_figure(figure, output)
+
+
+def save_figure(figure, output: str | Path) -> Path:
+    """Lay out, write as a 120 dpi PNG (creating the folder), and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -75,4 +82,4 @@ def neighbour_grid(
     return save_rows(rows, output)
 
 
-__all__ = ["neighbour_grid", "save_rows"]
+__all__ = ["neighbour_grid", "save_figure", "save_rows"]

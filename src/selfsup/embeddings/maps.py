@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from selfsup.embeddings.grids import save_figure
 from selfsup.errors import SelfsupError
 
 PROJECTIONS = ("umap", "tsne")
@@ -82,12 +83,7 @@ def save_map(
     axis.set_title(title)
     axis.set_xticks([])
     axis.set_yticks([])
-    figure.tight_layout()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=120)
-    plt.close(figure)
-    return output
+    return save_figure(figure, output)
 
 
 __all__ = ["PROJECTIONS", "project_2d", "save_map"]
