@@ -186,7 +186,7 @@ def test_time_budget_parsing_and_planning() -> None:
 def test_time_budget_plans_again_from_a_longer_window(tmp_path, monkeypatch) -> None:
     """The first plan (at step 13) is replaced after a tenth of the steps left (at least
     MEASURE_STEPS), and again halfway through what is left then; the run ends on the third."""
-    import selfsup.train.loop as loop
+    import selfsup.train.budget as budget
 
     plans = iter([30, 50, 45])  # a later plan may also grow the run (up to the epochs cap)
     calls = []
@@ -195,7 +195,7 @@ def test_time_budget_plans_again_from_a_longer_window(tmp_path, monkeypatch) -> 
         calls.append(steps_done)
         return next(plans)
 
-    monkeypatch.setattr(loop, "steps_within_budget", plan)
+    monkeypatch.setattr(budget, "steps_within_budget", plan)
     _train_fresh(tmp_path, epochs=30, **{"train.time_budget": "1h", "train.log_every": 1})
     # 10% of the 17 steps left is below MEASURE_STEPS; then half of the 27 left is 14
     assert calls == [13, 13 + 10, 23 + 14]
@@ -207,10 +207,10 @@ def test_time_budget_sets_the_schedule_and_resumes_exactly(tmp_path, monkeypatch
     """With the planned step count pinned (the step time is the only thing measured), a budget
     run trains exactly that many steps on a schedule ending there, and a run killed after the
     plan resumes on the same schedule to the same weights."""
-    import selfsup.train.loop as loop
+    import selfsup.train.budget as budget
 
     planned = 20  # of a 30-step cap (10 epochs of 3 steps); planned at step 13
-    monkeypatch.setattr(loop, "steps_within_budget", lambda *args, **kwargs: planned)
+    monkeypatch.setattr(budget, "steps_within_budget", lambda *args, **kwargs: planned)
     budget = {"train.time_budget": "1h", "train.log_every": 1}
     straight = _train_fresh(tmp_path / "straight", epochs=10, **budget)
     _train_fresh(tmp_path / "resumed", epochs=10, killed_after=16, **budget)  # dies in epoch 6

@@ -13,6 +13,15 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from selfsup.dist.gather import rank
+from selfsup.dist.launch import mean_over_processes
 
 MEASURE_AFTER = 3
 """Steps run before the timing starts (allocator and compile warm-up)."""
@@ -61,3 +70,84 @@ def steps_within_budget(
     remaining = max(0.0, budget_seconds - elapsed_seconds)
     more = math.floor(remaining / max(step_seconds, 1e-9))
     return min(cap, steps_done + max(1, more))
+
+
+@dataclass
+class Schedule:
+    """How many steps the run takes and how its learning rate moves along them."""
+
+    steps_per_epoch: int
+    total_steps: int  # with a time budget: the upper bound until it is planned
+    cap: int  # train.epochs' steps: no plan goes beyond
+    warmup_steps: int
+    budget: float | None  # seconds, or None: train for all epochs
+    measure_from: int = MEASURE_AFTER  # with a budget: the steps timed to plan it
+    measure_until: int = MEASURE_AFTER + MEASURE_STEPS
+    measure_start: float = 0.0  # perf_counter() when step measure_from began
+    planned: bool = False  # total_steps comes from a measurement
+    plans: int = 0  # how many times it was planned
+    replan_at: int | None = None  # the step of the next plan
+    final: bool = False  # total_steps will not change again
+
+
+def follow_budget(
+    schedule: Schedule, step: int, started: float, device: torch.device, progress: Any = None
+) -> None:
+    """Plan a time budget from measured step times, then plan again as the run goes: after
+    `MEASURE_STEPS` timed steps, and then after each of `REPLAN_FRACTIONS` of the steps left,
+    each time from the steps since the previous plan. A short stall in the first window
+    (another process, a page fault) or steps that slow down later (a warm machine, a fuller
+    allocator) therefore do not set the run's length. Every process plans at the same step with
+    the mean time, so all agree."""
+    if schedule.plans == 0 and step == schedule.measure_from:
+        schedule.measure_start = time.perf_counter()
+    due = schedule.measure_until if schedule.plans == 0 else schedule.replan_at
+    if step != due:
+        return
+    schedule.total_steps = plan_budget(
+        schedule.budget,  # type: ignore[arg-type]
+        started,
+        schedule.measure_start,
+        step - schedule.measure_from,
+        step,
+        schedule.cap,
+        device,
+    )
+    schedule.planned = True
+    schedule.plans += 1
+    if schedule.plans > len(REPLAN_FRACTIONS):
+        schedule.final = True
+    else:
+        left = schedule.total_steps - step
+        fraction = REPLAN_FRACTIONS[schedule.plans - 1]
+        schedule.replan_at = step + max(MEASURE_STEPS, math.ceil(fraction * left))
+        schedule.final = schedule.replan_at >= schedule.total_steps
+    schedule.measure_from, schedule.measure_start = step, time.perf_counter()
+    if progress is not None:
+        progress.total = schedule.total_steps
+
+
+def plan_budget(
+    budget: float,
+    started: float,
+    measure_start: float,
+    timed_steps: int,
+    step: int,
+    cap: int,
+    device: torch.device,
+) -> int:
+    """The run's total steps under a time budget, from the time of the last `timed_steps` steps
+    (since `measure_start`); every process takes the mean estimate, so all agree."""
+    now = time.perf_counter()
+    seconds = [(now - measure_start) / max(1, timed_steps), now - started]
+    timed = torch.tensor(seconds, device=device)
+    step_seconds, elapsed = mean_over_processes(timed).tolist()
+    total = steps_within_budget(budget, elapsed, step, step_seconds, cap)
+    if rank() == 0:
+        print(
+            f"selfsup: time budget {budget:.0f} s: {step_seconds:.3f} s/step over {timed_steps} "
+            f"steps -> {total} steps{' (the train.epochs cap)' if total == cap else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return total

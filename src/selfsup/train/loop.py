@@ -11,7 +11,6 @@ optimiser, step, and the random generator that drives shuffling and views).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +26,14 @@ from selfsup.dist.gather import rank, world_size
 from selfsup.dist.launch import data_parallel, init_from_env, local_share, mean_over_processes
 from selfsup.errors import SelfsupError
 from selfsup.optim.schedules import warmup_cosine
-from selfsup.quality import embedding_quality
 from selfsup.train.allocator import keep_freed_cpu_memory
 from selfsup.train.batches import image_source
 from selfsup.train.budget import (
     MEASURE_AFTER,
     MEASURE_STEPS,
-    REPLAN_FRACTIONS,
+    Schedule,
+    follow_budget,
     parse_duration,
-    steps_within_budget,
 )
 from selfsup.train.checkpoint import (
     has_checkpoint,
@@ -44,6 +42,7 @@ from selfsup.train.checkpoint import (
     save_checkpoint,
 )
 from selfsup.train.metrics import MetricsLogger
+from selfsup.train.monitor import quality_probe
 from selfsup.train.setup import autocast_context, build_optimizer, resolve_device
 
 
@@ -56,24 +55,6 @@ class TrainSummary:
     final_loss: float
     images_per_second: float
     seconds: float
-
-
-@dataclass
-class _Schedule:
-    """How many steps the run takes and how its learning rate moves along them."""
-
-    steps_per_epoch: int
-    total_steps: int  # with a time budget: the upper bound until it is planned
-    cap: int  # train.epochs' steps: no plan goes beyond
-    warmup_steps: int
-    budget: float | None  # seconds, or None: train for all epochs
-    measure_from: int = MEASURE_AFTER  # with a budget: the steps timed to plan it
-    measure_until: int = MEASURE_AFTER + MEASURE_STEPS
-    measure_start: float = 0.0  # perf_counter() when step measure_from began
-    planned: bool = False  # total_steps comes from a measurement
-    plans: int = 0  # how many times it was planned
-    replan_at: int | None = None  # the step of the next plan
-    final: bool = False  # total_steps will not change again
 
 
 @dataclass
@@ -158,7 +139,10 @@ def train(
                 _stop_non_finite(epoch, run.step, run.checkpoints)
             if logger is not None:
                 logger.log(run.step, {"epoch_loss": final_loss, "epoch": run.epoch})
-                quality = _quality(run, images, make_views, train_config.quality_sample)
+                quality = quality_probe(
+                    method, images, make_views, train_config.quality_sample, run.device,
+                    run.memory_format,
+                )  # fmt: skip
                 if quality:
                     logger.log(run.step, quality)
             if run.rank == 0:
@@ -185,7 +169,7 @@ def _set_up(
     images: torch.Tensor | torch.utils.data.Dataset,
     config: Any,
     checkpoints: Path,
-) -> tuple[_Run, _Schedule]:
+) -> tuple[_Run, Schedule]:
     """Device, threads, the step schedule, seeds, global BN, placement and the optimiser."""
     train_config, optim_config = config.train, config.optim
     device = init_from_env(resolve_device(train_config.device))
@@ -202,7 +186,7 @@ def _set_up(
         )
     steps_per_epoch = len(images) // batch_size  # drop the ragged last batch: BN needs full batches
     total_steps = steps_per_epoch * train_config.epochs
-    schedule = _Schedule(
+    schedule = Schedule(
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
         cap=total_steps,
@@ -237,7 +221,7 @@ def _set_up(
     return run, schedule
 
 
-def _resume(run: _Run, schedule: _Schedule, epochs: int) -> TrainSummary | None:
+def _resume(run: _Run, schedule: Schedule, epochs: int) -> TrainSummary | None:
     """Restore the newest checkpoint that loads; a summary if that run had already finished."""
     state = load_checkpoint(run.checkpoints)
     load_model_state(run.method, state["method"], run.checkpoints)
@@ -264,7 +248,7 @@ def _resume(run: _Run, schedule: _Schedule, epochs: int) -> TrainSummary | None:
 
 def _train_epoch(
     run: _Run,
-    schedule: _Schedule,
+    schedule: Schedule,
     source: Any,
     num_images: int,
     make_views: ViewMaker,
@@ -314,86 +298,13 @@ def _train_epoch(
         if progress is not None:
             progress.update(1)
         if schedule.budget is not None and not schedule.final:
-            _follow_budget(run, schedule, started, progress)
+            follow_budget(schedule, run.step, started, run.device, progress)
         if run.step >= schedule.total_steps:
             break
     return (mean_over_processes(epoch_loss) / max(1, steps)).item()
 
 
-QUALITY_SEED = 1234
-"""Seeds the fixed sample and views on which `_quality` measures every epoch."""
-
-
-def _quality(
-    run: _Run,
-    images: torch.Tensor | torch.utils.data.Dataset,
-    make_views: ViewMaker,
-    sample: int,
-) -> dict[str, float]:
-    """Label-free quality (`selfsup.quality`) of the method's encoder on two views of the same
-    `sample` training images every epoch, from a generator of its own so the run's random
-    stream, and so resume, are untouched. Empty for methods without two image views."""
-    encoder = getattr(run.method, "encoder", None)
-    if encoder is None or sample == 0:
-        return {}
-    generator = torch.Generator().manual_seed(QUALITY_SEED)
-    indices = torch.randperm(len(images), generator=generator)[: max(2, sample)].sort().values
-    if isinstance(images, torch.Tensor):
-        batch = images[indices]
-    else:
-        batch = torch.stack([images[int(index)] for index in indices])
-    was_training = run.method.training
-    run.method.eval()
-    try:
-        with torch.no_grad():
-            views = make_views(batch.to(run.device), indices, generator)
-            if len(views) < 2 or views[0].ndim != 4 or views[0].shape != views[1].shape:
-                return {}
-            first, second = (
-                encoder(view.contiguous(memory_format=run.memory_format)).flatten(1).float()
-                for view in views[:2]
-            )
-    finally:
-        run.method.train(was_training)
-    return {f"quality/{name}": value for name, value in embedding_quality(first, second).items()}
-
-
-def _follow_budget(run: _Run, schedule: _Schedule, started: float, progress: Any) -> None:
-    """Plan a time budget from measured step times, then plan again as the run goes: after
-    `MEASURE_STEPS` timed steps, and then after each of `REPLAN_FRACTIONS` of the steps left,
-    each time from the steps since the previous plan. A short stall in the first window
-    (another process, a page fault) or steps that slow down later (a warm machine, a fuller
-    allocator) therefore do not set the run's length. Every process plans at the same step with
-    the mean time, so all agree."""
-    if schedule.plans == 0 and run.step == schedule.measure_from:
-        schedule.measure_start = time.perf_counter()
-    due = schedule.measure_until if schedule.plans == 0 else schedule.replan_at
-    if run.step != due:
-        return
-    schedule.total_steps = _plan_budget(
-        schedule.budget,  # type: ignore[arg-type]
-        started,
-        schedule.measure_start,
-        run.step - schedule.measure_from,
-        run.step,
-        schedule.cap,
-        run.device,
-    )
-    schedule.planned = True
-    schedule.plans += 1
-    if schedule.plans > len(REPLAN_FRACTIONS):
-        schedule.final = True
-    else:
-        left = schedule.total_steps - run.step
-        fraction = REPLAN_FRACTIONS[schedule.plans - 1]
-        schedule.replan_at = run.step + max(MEASURE_STEPS, math.ceil(fraction * left))
-        schedule.final = schedule.replan_at >= schedule.total_steps
-    schedule.measure_from, schedule.measure_start = run.step, time.perf_counter()
-    if progress is not None:
-        progress.total = schedule.total_steps
-
-
-def _step(run: _Run, schedule: _Schedule, views: list[torch.Tensor], config: Any) -> torch.Tensor:
+def _step(run: _Run, schedule: Schedule, views: list[torch.Tensor], config: Any) -> torch.Tensor:
     """One optimiser step at the schedule's learning rate, then the method's own update."""
     lr_scale = warmup_cosine(
         run.step, schedule.total_steps, schedule.warmup_steps, 1.0, config.optim.final_lr_fraction
@@ -412,7 +323,7 @@ def _step(run: _Run, schedule: _Schedule, views: list[torch.Tensor], config: Any
     return loss
 
 
-def _save(run: _Run, schedule: _Schedule, loss: float) -> None:
+def _save(run: _Run, schedule: Schedule, loss: float) -> None:
     """The end-of-epoch checkpoint: everything `_resume` needs to continue exactly."""
     save_checkpoint(
         {
@@ -430,32 +341,6 @@ def _save(run: _Run, schedule: _Schedule, loss: float) -> None:
         },
         run.checkpoints,
     )
-
-
-def _plan_budget(
-    budget: float,
-    started: float,
-    measure_start: float,
-    timed_steps: int,
-    step: int,
-    cap: int,
-    device: torch.device,
-) -> int:
-    """The run's total steps under a time budget, from the time of the last `timed_steps` steps
-    (since `measure_start`); every process takes the mean estimate, so all agree."""
-    now = time.perf_counter()
-    seconds = [(now - measure_start) / max(1, timed_steps), now - started]
-    timed = torch.tensor(seconds, device=device)
-    step_seconds, elapsed = mean_over_processes(timed).tolist()
-    total = steps_within_budget(budget, elapsed, step, step_seconds, cap)
-    if rank() == 0:
-        print(
-            f"selfsup: time budget {budget:.0f} s: {step_seconds:.3f} s/step over {timed_steps} "
-            f"steps -> {total} steps{' (the train.epochs cap)' if total == cap else ''}",
-            file=sys.stderr,
-            flush=True,
-        )
-    return total
 
 
 def _stop_non_finite(epoch: int, step: int, checkpoints: Path) -> None:
