@@ -223,9 +223,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.config is None and args.method is None:
         recipe = {"drlim-map": DRLIM_MAP_RECIPE, "semisup": SEMISUP_RECIPE}.get(args.verb, recipe)
     config = load_config(recipe_path(recipe), overrides)
-    if launched_by_torchrun() and args.verb not in ("run", "pretrain"):
+    if launched_by_torchrun() and args.verb not in ("run", "pretrain", "embed"):
         raise SelfsupError(
-            f"`selfsup {args.verb}` runs in one process; only pretrain and run are distributed "
+            f"`selfsup {args.verb}` runs in one process; only pretrain, run and embed are "
+            "distributed "
             "(run it without torchrun)"
         )
     if args.verb in ("run", "pretrain"):

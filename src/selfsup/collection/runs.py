@@ -121,6 +121,7 @@ def embed_run(
         resume=True,
         rank=rank(),
         world=world_size(),
+        synchronize=barrier,
     )
     barrier()
     if world_size() > 1 and is_main_process():

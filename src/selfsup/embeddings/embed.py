@@ -90,6 +90,7 @@ def embed(
     rank: int = 0,
     world: int = 1,
     progress: Callable[[int], None] | None = None,
+    synchronize: Callable[[], None] | None = None,
 ) -> EmbeddingStore:
     """Write `model`'s features of every image in `images` to the embeddings folder `out`.
 
@@ -112,6 +113,8 @@ def embed(
         resume: continue a folder this same encoder started; False refuses an existing one.
         rank, world: this process and the number of processes sharing the chunks.
         progress: called with the number of rows done after each batch.
+        synchronize: with several processes, a barrier among them (rank 0 creates the folder
+            before the others write into it).
 
     Returns:
         The store; complete when every process has returned.
@@ -137,7 +140,9 @@ def embed(
     paths, labels = collection_items(images)
     if rank == 0:
         store.create(meta, paths, labels, resume=resume)
-    elif not store.exists():
+    if synchronize is not None:
+        synchronize()
+    if not store.exists():
         raise RuntimeError("rank 0 creates the embeddings folder before the others embed")
     mine = [chunk for chunk in store.missing_chunks() if chunk % world == rank]
     with eval_mode(model), torch.no_grad():
