@@ -22,6 +22,7 @@ from selfsup.collection import (
     open_store,
     search_collection,
 )
+from selfsup.embeddings import SearchIndex
 from selfsup.errors import SelfsupError
 from selfsup.train.metrics import plot_metrics, read_metrics
 
@@ -170,8 +171,9 @@ def _embeddings_section(
         f"features ({'L2-normalised' if meta.normalized else 'raw'}), "
         f"{meta.rows - len(ok)} that did not decode.</p>"
     ]
-    try:
+    if SearchIndex.exists(embeddings):  # a corrupt or foreign index is an error, not skipped
         chosen = np.random.default_rng(seed).choice(ok, size=min(queries, len(ok)), replace=False)
+        k = min(k, len(ok) - 1)
         search_collection(embeddings, ids=sorted(chosen.tolist()), k=k, out=out / "neighbours.png")
         parts.append(
             "<h3>Nearest neighbours</h3>"
@@ -181,8 +183,9 @@ def _embeddings_section(
                 "queries (left) and their neighbours with cosine similarity",
             )
         )
-    except SelfsupError as error:  # no index yet
-        parts.append(f"<p>No neighbours: {html.escape(str(error))}</p>")
+    else:
+        command = html.escape(f"selfsup index {embeddings}")
+        parts.append(f"<p>No neighbours: build the index with <code>{command}</code>.</p>")
     summary = cluster_collection(embeddings, min(clusters, len(ok)), out / "clusters", seed=seed)
     scores = summary.get("labels")
     agreement = ""

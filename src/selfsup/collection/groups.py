@@ -15,6 +15,7 @@ from selfsup.collection.search import open_index
 from selfsup.embeddings import (
     Clusters,
     EmbeddingStore,
+    SearchIndex,
     cluster,
     find_duplicates,
     label_agreement,
@@ -98,11 +99,10 @@ def dedup_collection(directory: str | Path, threshold: float, out: str | Path) -
     group, id, path."""
     store = open_store(directory)
     items = store.items()
-    try:
+    index, ids = None, np.flatnonzero(items["ok"])
+    if SearchIndex.exists(directory):  # a corrupt or foreign index is an error, not skipped
         _, index = open_index(directory)
         ids = index.ids
-    except SelfsupError:
-        index, ids = None, np.flatnonzero(items["ok"])
     vectors = store.vectors()[ids]
     groups = find_duplicates(vectors, threshold, index, ids)
     out = Path(out)

@@ -121,10 +121,7 @@ def embed(
     """
     preprocess = preprocess or make_preprocess()
     store = EmbeddingStore(out)
-    probe = images.images[:2] if isinstance(images, ImageDataset) else None
-    if probe is None:
-        first = next(iter(_batches(images, range(min(2, len(images))), 2, 0)))[0]
-        probe = first
+    probe = next(iter(_batches(images, range(min(2, len(images))), 2, 0)))[0]
     model.to(device)
     dim = infer_feature_dim(model, probe.to(device), preprocess)
     meta = EmbeddingsMeta(
@@ -148,15 +145,15 @@ def embed(
     with eval_mode(model), torch.no_grad():
         for chunk in mine:
             rows = meta.chunk_range(chunk)
-            parts, failed = [], []
+            parts, failed, start = [], [], rows.start
             for batch, decoded in _batches(images, rows, batch_size, workers):
                 output = model(preprocess(batch.to(device))).flatten(1).float()
                 if normalize:
                     output = F.normalize(output, dim=1)
                 output[~decoded.to(output.device)] = 0.0
                 parts.append(output.cpu().numpy())
-                start = rows.start + sum(len(part) for part in parts[:-1])
                 failed.extend((start + np.flatnonzero(~decoded.numpy())).tolist())
+                start += len(batch)
                 if progress is not None:
                     progress(len(batch))
             store.write_chunk(chunk, np.concatenate(parts), failed)

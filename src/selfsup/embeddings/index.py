@@ -186,6 +186,11 @@ class SearchIndex:
         os.replace(partial_meta, directory / INDEX_META)
         return directory / INDEX_FILE
 
+    @staticmethod
+    def exists(directory: str | Path) -> bool:
+        """Whether `save` wrote an index into `directory` (it may still be corrupt)."""
+        return (Path(directory) / INDEX_FILE).is_file()
+
     @classmethod
     def load(cls, directory: str | Path, rows: RowReader | None = None) -> SearchIndex:
         """Read what `save` wrote; a missing or corrupt file is a one-line SelfsupError."""
