@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--recall", type=float, default=0.95, help="recall@10 target for approximate kinds"
     )
+    index.add_argument(
+        "--tune-queries",
+        default=None,
+        help="an embeddings folder of sample queries (same encoder) to tune the recall on "
+        "(default: 200 indexed rows)",
+    )
     search = folder_verb("search", "the nearest images of query images or row ids")
     search.add_argument("--image", nargs="*", default=[], help="query image files")
     search.add_argument("--id", type=int, nargs="*", default=[], help="query row ids")
@@ -182,6 +188,34 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--map-method", default="umap", choices=["umap", "tsne"], help="2-D projection"
     )
+    from selfsup.experiments.study import BUDGETS, STUDIES
+
+    study = verbs.add_parser(
+        "study",
+        help="re-run a paper's claim as a grid of cells: table, plot and finding",
+        description="re-run a paper's claim as a grid of cells, each trained and measured in "
+        "its own folder (an interrupted study resumes), and write study.json, study.md and the "
+        "plots. Studies: "
+        + "; ".join(f"{name}: {STUDIES[name].summary}" for name in sorted(STUDIES)),
+    )
+    study.add_argument("name", choices=sorted(STUDIES), help="which study")
+    study.add_argument(
+        "--budget",
+        choices=BUDGETS,
+        default="small",
+        help="small: 2 CPU cores in about 30 minutes; paper: the paper's setting, for GPUs",
+    )
+    study.add_argument("--out", default=None, help="its folder (default: runs/study-NAME-BUDGET)")
+    study.add_argument("--jobs", type=int, default=1, help="cells run at once, as processes")
+    study.add_argument("--cell", default=None, help="run only this cell, as study.md lists it")
+    study.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="AXIS=V1,V2",
+        help="replace an axis's values (repeatable), e.g. --grid bits=0,20",
+    )
+    add_override_arguments(study)
     return parser
 
 
@@ -196,6 +230,25 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.verb in ("index", "search", "cluster", "dedup", "map"):
         return _collection_verb(args)
+    if args.verb == "study":
+        import json
+
+        from selfsup.config import overrides_from_args
+        from selfsup.experiments.study import parse_axes, run_study
+
+        done = run_study(
+            args.name, args.budget, overrides_from_args(args), args.out, args.jobs, args.cell,
+            _announce, parse_axes(args.grid),
+        )  # fmt: skip
+        if args.cell is not None:
+            print(json.dumps(done))
+            return 0
+        finding = done["finding"]
+        verdict = "reproduced" if finding["reproduced"] else "not reproduced"
+        out = args.out or f"runs/study-{args.name}-{args.budget}"
+        print(f"{args.name}: {verdict}. {finding['evidence']}")
+        print(f"table and plots in {Path(out) / 'study.md'} (all cells in study.json)")
+        return 0
     if args.verb == "report":
         from selfsup.report import write_report
 
@@ -306,7 +359,9 @@ def _collection_verb(args: argparse.Namespace) -> int:
     from selfsup import collection
 
     if args.verb == "index":
-        index = collection.index_collection(args.embeddings, args.kind, args.recall)
+        index = collection.index_collection(
+            args.embeddings, args.kind, args.recall, args.tune_queries
+        )
         spec = index.spec
         recall = "exact" if spec.recall is None else f"recall@{spec.recall_k} {spec.recall:.3f}"
         print(

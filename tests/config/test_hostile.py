@@ -37,6 +37,7 @@ VALID = {
     ("method.momentum", "0"): "m = 0: the momentum network copies the online one every step",
     ("method.memory_size", "0"): "0: no memory of negatives (plain SimCLR)",
     ("method.redundancy_weight", "0"): "λ = 0: Barlow Twins' invariance term alone",
+    ("method.weight", "0"): "λ = 0: the generalized loss's alignment term alone (the ablation)",
     ("optim.weight_decay", "0"): "no weight decay",
     ("optim.momentum", "0"): "plain (momentum-free) SGD / LARS steps",
     ("optim.warmup_epochs", "0"): "no warm-up",

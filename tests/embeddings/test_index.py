@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from selfsup.embeddings import SearchIndex, build_index, exact_neighbours
-from selfsup.embeddings.index import choose_spec, recall_at_k
+from selfsup.embeddings.index import choose_spec, projection, recall_at_k
 from selfsup.errors import SelfsupError
 
 
@@ -40,7 +40,7 @@ def test_exact_index_matches_brute_force_and_maps_ids() -> None:
 def test_exact_neighbours_streams_chunks_to_the_same_answer() -> None:
     vectors, queries = _unit_rows(300, 8), _unit_rows(5, 8, seed=2)
     whole = exact_neighbours(vectors, queries, 4)
-    np.testing.assert_array_equal(exact_neighbours(vectors, queries, 4, chunk_rows=7), whole)
+    np.testing.assert_array_equal(exact_neighbours(vectors, queries, 4, block=7), whole)
 
 
 @pytest.mark.parametrize("kind", ["ivfpq", "hnsw"])
@@ -59,10 +59,41 @@ def test_approximate_kinds_tune_their_search_to_the_recall_target(kind: str) -> 
 
 def test_auto_picks_exact_up_to_a_million_then_ivfpq() -> None:
     assert choose_spec(1_000_000, 512).kind == "flat"
-    spec = choose_spec(10_000_000, 512)
-    assert spec.kind == "ivfpq" and 512 % spec.pq_bytes == 0 and spec.pq_bytes <= 64
-    assert spec.nlist >= 4096
-    assert choose_spec(10_000_000, 100).pq_bytes == 25  # divides D, <= D/4
+    spec = choose_spec(10_000_000, 2048)
+    assert spec.kind == "ivfpq" and spec.nlist == 4096  # about sqrt(N) lists
+    assert spec.reduce_dim == spec.pq_m == 256  # 128 bytes of 4-bit codes per vector
+    assert choose_spec(2_000_000, 33).reduce_dim == 32  # fast-scan wants an even width
+    assert choose_spec(1000, 16, kind="ivfpq").nlist == 1000 // 39  # enough rows per list
+
+
+def test_projection_keeps_inner_products_of_rows_in_its_span() -> None:
+    rng = np.random.default_rng(3)
+    rows = (rng.standard_normal((400, 6)) @ rng.standard_normal((6, 40))).astype(np.float32)
+    matrix = projection(rows, 8, seed=1)
+    assert matrix.shape == (8, 40)
+    np.testing.assert_allclose(matrix @ matrix.T, np.eye(8), atol=1e-5)  # orthonormal rows
+    projected = rows @ matrix.T
+    np.testing.assert_allclose(projected @ projected.T, rows @ rows.T, rtol=1e-3, atol=1e-2)
+
+
+def test_ivfpq_on_wide_rows_projects_then_reranks_to_the_target(tmp_path) -> None:
+    vectors = _clustered(8000, 320)  # wider than REDUCE_DIM, so the projection is used
+    ids = np.random.default_rng(0).permutation(8000) + 10  # unsorted, offset ids
+    index = build_index(vectors, ids, kind="ivfpq", recall_target=0.9, queries=100)
+    assert index.spec.reduce_dim == 256 and index.spec.recall >= 0.9
+    queries = vectors[:40]
+    truth = ids[exact_neighbours(vectors, queries, 10)]
+    scores, found = index.search(queries, 10)
+    assert recall_at_k(found, truth) >= 0.8
+    assert (found[:, 0] == ids[:40]).mean() >= 0.95  # a row finds itself first
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)  # re-ranked: exact similarities
+    index.save(tmp_path)
+    order = np.argsort(ids)
+    loaded = SearchIndex.load(
+        tmp_path, rows=lambda wanted: vectors[order[np.searchsorted(ids[order], wanted)]]
+    )
+    assert loaded.spec == index.spec
+    np.testing.assert_array_equal(loaded.search(queries, 10)[1], found)
 
 
 def test_saved_index_loads_back_and_a_corrupt_one_is_refused(tmp_path) -> None:
@@ -83,3 +114,14 @@ def test_bad_queries_fail_clearly() -> None:
         index.search(_unit_rows(1, 9), 3)
     with pytest.raises(SelfsupError, match="k must be between 1 and the 20"):
         index.search(_unit_rows(1, 8), 21)
+
+
+def test_recall_can_be_tuned_on_queries_from_outside_the_index() -> None:
+    vectors = _clustered(6000, 32)
+    noise = np.random.default_rng(9).standard_normal((80, 32)).astype(np.float32)
+    outside = vectors[:80] + 0.3 * noise
+    outside /= np.linalg.norm(outside, axis=1, keepdims=True)
+    index = build_index(vectors, kind="ivfpq", recall_target=0.95, queries=outside[:40])
+    assert index.spec.tuned_on == "40 given queries" and index.spec.recall >= 0.95
+    truth = exact_neighbours(vectors, outside[40:], 10)
+    assert recall_at_k(index.search(outside[40:], 10)[1], truth) >= 0.85

@@ -68,3 +68,18 @@ def test_an_incomplete_folder_is_not_read_as_if_whole(tmp_path) -> None:
     with pytest.raises(SelfsupError, match="incomplete"):
         store.vectors()
     assert store.missing_chunks() == [2]
+
+
+def test_stored_rows_read_across_chunks_like_the_whole_array(tmp_path) -> None:
+    store = embed(_model(), _images(30), tmp_path / "emb", chunk_rows=7, dtype="float32")
+    whole = store.vectors()
+    rows = store.rows()
+    assert rows.shape == whole.shape and len(rows) == 30
+    np.testing.assert_array_equal(rows[5:23], whole[5:23])
+    picked = np.array([29, 0, 14, 7, 7, 13])  # unsorted, repeated, across chunk borders
+    np.testing.assert_array_equal(rows[picked], whole[picked])
+    subset = store.rows(np.array([3, 20, 8]))  # position p holds row ids[p]
+    np.testing.assert_array_equal(subset[:], whole[[3, 20, 8]])
+    np.testing.assert_array_equal(subset[np.array([2, 0])], whole[[8, 3]])
+    with pytest.raises(SelfsupError, match="outside"):
+        store.rows(np.array([30]))

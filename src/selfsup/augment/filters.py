@@ -1,4 +1,4 @@
-"""Filters with per-sample parameters: Gaussian blur as one grouped convolution."""
+"""Filters: Gaussian blur with per-sample parameters as one grouped convolution; Sobel edges."""
 
 from __future__ import annotations
 
@@ -39,3 +39,21 @@ def gaussian_blur(images: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
 def blur_kernel_size(size: int, fraction: float) -> int:
     """The odd kernel side nearest `fraction * size`, at least 3 (SimCLR: 10% of the side [0])."""
     return max(3, 2 * round((fraction * size - 1) / 2) + 1)
+
+
+def sobel(images: Tensor) -> Tensor:
+    """Sobel edge magnitude of each image's channel mean, in [0, 1] and repeated over its C
+    channels (SimCLR's Sobel filtering, Fig. 4): |∇| / (4√2), the largest magnitude a [0, 1]
+    image can reach, with replicate padding.
+
+    >>> flat = torch.full((1, 3, 6, 6), 0.7)
+    >>> bool(sobel(flat).max() < 1e-6)
+    True
+    """
+    b, c, h, w = images.shape
+    grey = F.pad(images.mean(1, keepdim=True), (1, 1, 1, 1), mode="replicate")
+    taps = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernels = torch.stack([taps, taps.T])[:, None].to(device=images.device, dtype=images.dtype)
+    gradients = F.conv2d(grey, kernels)  # (B, 2, H, W): d/dx, d/dy
+    magnitude = gradients.pow(2).sum(1, keepdim=True).sqrt() / (4 * 2**0.5)
+    return magnitude.clamp(0, 1).expand(b, c, h, w).contiguous()

@@ -175,3 +175,22 @@ def eval_transform(images: Tensor, size: int | Sequence[int] | None = None) -> T
     return F.interpolate(x, size=out, mode="bilinear", align_corners=False, antialias=True).clamp_(
         0, 1
     )
+
+
+def rotate_quarter_turns(images: Tensor, turns: Tensor) -> Tensor:
+    """Rotate each square image by its `turns` (B,) quarter turns counter-clockwise (0-3):
+    SimCLR's rotation {90, 180, 270} (Fig. 4), one `rot90` per turn count.
+
+    >>> x = torch.arange(4.0).view(1, 1, 2, 2)
+    >>> rotate_quarter_turns(x, torch.tensor([1]))[0, 0].tolist()
+    [[1.0, 3.0], [0.0, 2.0]]
+    """
+    if images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"quarter turns need square images, got {tuple(images.shape[-2:])}")
+    turns = turns.to(images.device) % 4
+    out = images.clone()
+    for count in (1, 2, 3):
+        chosen = (turns == count).nonzero().squeeze(1)
+        if chosen.numel():
+            out[chosen] = torch.rot90(images[chosen], count, dims=(2, 3))
+    return out

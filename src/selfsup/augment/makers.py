@@ -18,6 +18,7 @@ from selfsup.augment.config import ViewConfig
 from selfsup.augment.random import Draws
 from selfsup.augment.views import ViewAugment
 from selfsup.data.stats import normalize
+from selfsup.data.suppression import append_bit_channels, content_bits
 
 
 class ViewMaker(Protocol):
@@ -27,6 +28,24 @@ class ViewMaker(Protocol):
         """`batch`: (B, C, H, W) uint8 images on the device; `indices`: their rows in the
         dataset (CPU long tensor), for makers that look up related images."""
         ...
+
+
+class WithBitViews:
+    """RandBit views: every view the wrapped maker makes gets its image's content bits (from
+    the un-augmented image, so the same in both views) appended as constant channels.
+
+    Args:
+        views: the view maker to wrap.
+        count: bits per image (see `selfsup.data.suppression`).
+        seed: seeds the hash that maps an image to its bits.
+    """
+
+    def __init__(self, views: ViewMaker, count: int, seed: int = 0) -> None:
+        self.views, self.count, self.seed = views, count, seed
+
+    def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
+        bits = content_bits(batch, self.count, self.seed)
+        return [append_bit_channels(view, bits) for view in self.views(batch, indices, generator)]
 
 
 class AugmentedViews:

@@ -60,3 +60,11 @@ def integers(high: int, shape: tuple[int, ...], source: Draws) -> Tensor:
         )
         return whole.view(source.world, *shape)[source.rank]
     return torch.randint(high, shape, generator=source)
+
+
+def normal(shape: tuple[int, ...], source: Draws) -> Tensor:
+    """Standard normal numbers of `shape` on the CPU, drawn as `uniform` draws."""
+    if isinstance(source, ShardedDraws):
+        whole = torch.randn((source.world * shape[0], *shape[1:]), generator=source.generator)
+        return whole.view(source.world, *shape)[source.rank]
+    return torch.randn(shape, generator=source, device="cpu")

@@ -13,7 +13,6 @@ from selfsup.collection.runs import (
     feature_model,
     images_by_id,
     open_store,
-    row_reader,
 )
 from selfsup.collection.search import (
     embed_files,
@@ -35,6 +34,5 @@ __all__ = [
     "map_collection",
     "open_index",
     "open_store",
-    "row_reader",
     "search_collection",
 ]

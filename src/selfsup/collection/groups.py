@@ -103,7 +103,7 @@ def dedup_collection(directory: str | Path, threshold: float, out: str | Path) -
     if SearchIndex.exists(directory):  # a corrupt or foreign index is an error, not skipped
         _, index = open_index(directory)
         ids = index.ids
-    vectors = store.vectors()[ids]
+    vectors = store.rows(ids)
     groups = find_duplicates(vectors, threshold, index, ids)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def map_collection(
     ok = np.flatnonzero(items["ok"])
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(ok, size=min(sample, len(ok)), replace=False))
-    vectors = store.vectors()[chosen]
+    vectors = store.rows()[chosen]
     points = project_2d(vectors, method, seed)
     labels = items["label"][chosen]
     if colour not in ("label", "cluster"):

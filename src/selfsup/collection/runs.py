@@ -9,7 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -172,21 +171,3 @@ def images_by_id(images: ImageDataset | DecodedImages, ids: Sequence[int]) -> li
     side = images.image_size
     blank = torch.zeros(images.channels, side, side, dtype=torch.uint8)
     return [image if (image := images.decode(int(i))) is not None else blank for i in ids]
-
-
-def row_reader(store: EmbeddingStore):
-    """Exact float32 rows by id, read from the memory-mapped chunks (IVF-PQ re-ranking)."""
-    meta = store.meta()
-    chunks = [np.load(store.chunk_path(c), mmap_mode="r") for c in range(meta.num_chunks)]
-
-    def read(ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        out = np.empty((len(ids), meta.dim), dtype=np.float32)
-        chunk_of, offset = np.divmod(ids, meta.chunk_rows)
-        for chunk in np.unique(chunk_of):
-            where = np.flatnonzero(chunk_of == chunk)
-            order = np.argsort(offset[where])  # sorted reads from the memory map
-            out[where[order]] = chunks[chunk][offset[where[order]]]
-        return out
-
-    return read

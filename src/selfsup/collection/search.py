@@ -14,7 +14,6 @@ from selfsup.collection.runs import (
     feature_model,
     images_by_id,
     open_store,
-    row_reader,
 )
 from selfsup.data.files import is_grayscale_header, to_tensor
 from selfsup.data.folder import decode_image
@@ -29,20 +28,33 @@ from selfsup.eval import make_preprocess
 
 
 def index_collection(
-    directory: str | Path, kind: str = "auto", recall_target: float = 0.95
+    directory: str | Path,
+    kind: str = "auto",
+    recall_target: float = 0.95,
+    tune_queries: str | Path | None = None,
 ) -> SearchIndex:
-    """Build and save the search index of an embeddings folder (rows that decoded only)."""
+    """Build and save the search index of an embeddings folder (rows that decoded only),
+    its recall tuned on sampled rows or on the rows of the `tune_queries` folder (sample
+    queries embedded by the same encoder)."""
     store = open_store(directory)
     meta = store.meta()
     ok = store.items()["ok"]
     ids = np.flatnonzero(ok)
-    vectors = store.vectors()
+    queries: int | np.ndarray = 200
+    if tune_queries is not None:
+        sample = open_store(tune_queries)
+        if sample.meta().encoder.get("fingerprint") != meta.encoder.get("fingerprint"):
+            raise SelfsupError(
+                f"the queries in {tune_queries} come from another encoder than {directory}"
+            )
+        queries = sample.rows(np.flatnonzero(sample.items()["ok"]))[:]
     index = build_index(
-        vectors[ids] if len(ids) < len(vectors) else vectors,
+        store.rows(ids),
         ids,
         kind=kind,
         recall_target=recall_target,
-        rows=row_reader(store),
+        queries=queries,
+        rows=store.rows().read,
         encoder=meta.encoder.get("fingerprint", ""),
     )
     index.save(store.directory)
@@ -52,7 +64,7 @@ def index_collection(
 def open_index(directory: str | Path) -> tuple[EmbeddingStore, SearchIndex]:
     """The folder and its saved index, refusing an index built from another encoder's rows."""
     store = open_store(directory)
-    index = SearchIndex.load(store.directory, row_reader(store))
+    index = SearchIndex.load(store.directory, store.rows().read)
     meta = store.meta()
     if index.spec.encoder != meta.encoder.get("fingerprint", "") or index.spec.dim != meta.dim:
         raise SelfsupError(
@@ -119,7 +131,7 @@ def search_collection(
         bad = [i for i in ids if not 0 <= i < meta.rows]
         if bad:
             raise SelfsupError(f"row ids {bad} are outside 0..{meta.rows - 1}")
-        queries.append(row_reader(store)(np.asarray(ids)))
+        queries.append(store.rows().read(np.asarray(ids)))
         images = collection_images(store)
         query_images.extend(images_by_id(images, ids))
         captions.extend(f"id {i}" for i in ids)

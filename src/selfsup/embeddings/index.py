@@ -2,15 +2,18 @@
 
 - up to `EXACT_UP_TO` vectors: exact inner-product search (`IndexFlatIP`), which on
   L2-normalised rows is cosine similarity;
-- above: an inverted file with product quantisation (IVF-PQ: 4·√N lists, codes of at most 64
-  bytes per vector), whose `rerank`·k candidates are re-ranked by exact inner products read
-  from the embeddings folder's memory-mapped chunks. Memory holds only the codes, while the
-  re-ranking recovers most of what the quantisation loses;
+- above: an inverted file with product quantisation (IVF-PQ). Vectors are projected on the
+  top `REDUCE_DIM` eigenvectors of their second moment E[x xᵀ] (no centring, so inner products
+  survive) and randomly rotated, so that every sub-quantiser gets a like share of the variance;
+  about √N lists hold 4-bit codes, one per projected dimension (faiss's SIMD "fast-scan" PQ:
+  128 bytes a vector). Each query's `rerank`·k best candidates are re-ranked by exact inner
+  products read from the embeddings folder's memory-mapped chunks. Memory holds only the codes,
+  while the re-ranking recovers what the projection and quantisation lose;
 - `hnsw` on request: a graph over the full vectors (fast queries, 4·D bytes per vector).
 
-`nprobe` (IVF) or `efSearch` (HNSW) is raised until recall@k against exact search on a sample
-of queries reaches `recall_target`; the value and the recall it measured are saved with the
-index.
+The search breadth is raised until recall@k against exact search on a sample of queries
+reaches `recall_target`: `efSearch` (HNSW), or `nprobe` (IVF) and, once more lists stop
+helping, the re-rank depth. The values and the recall they measured are saved with the index.
 """
 
 from __future__ import annotations
@@ -30,8 +33,17 @@ from selfsup.errors import SelfsupError
 EXACT_UP_TO = 1_000_000
 """Exact search up to this many vectors (`kind="auto"`)."""
 
+REDUCE_DIM = 256
+"""IVF-PQ projects wider vectors to this many dimensions before quantising them."""
+
+RERANK_DEPTHS = (10, 20, 40)
+"""Candidates re-ranked exactly per neighbour asked for, tried in turn when tuning IVF-PQ."""
+
 KINDS = ("auto", "flat", "ivfpq", "hnsw")
 INDEX_FILE, INDEX_META, INDEX_IDS = "index.faiss", "index.json", "index-ids.npy"
+
+CHUNK_BYTES = 2**28
+"""Rows are read, added and searched in float32 blocks of at most this many bytes."""
 
 RowReader = Callable[[np.ndarray], np.ndarray]
 """Maps an array of row ids to their (len, D) float32 vectors (for exact re-ranking)."""
@@ -53,11 +65,13 @@ class IndexSpec:
         kind: flat, ivfpq or hnsw.
         dim: D.
         count: vectors in the index.
-        nlist: IVF lists; pq_bytes: PQ bytes per vector; hnsw_m: HNSW graph degree.
+        nlist: IVF lists; reduce_dim: dimensions after the projection (IVF-PQ); pq_m: 4-bit
+            sub-quantisers (pq_m / 2 bytes per vector); hnsw_m: HNSW graph degree.
         nprobe: IVF lists visited per query; ef_search: HNSW search breadth.
         rerank: candidates re-ranked exactly per neighbour asked for (IVF-PQ).
         recall: recall@k against exact search measured at build time (None: exact).
         recall_k: the k of that measurement.
+        tuned_on: the queries it was measured on (sampled indexed rows, or given queries).
         encoder: the fingerprint of the encoder whose embeddings it holds.
     """
 
@@ -65,13 +79,15 @@ class IndexSpec:
     dim: int
     count: int
     nlist: int = 0
-    pq_bytes: int = 0
+    reduce_dim: int = 0
+    pq_m: int = 0
     hnsw_m: int = 32
     nprobe: int = 1
     ef_search: int = 64
-    rerank: int = 10
+    rerank: int = RERANK_DEPTHS[0]
     recall: float | None = None
     recall_k: int = 10
+    tuned_on: str = ""
     encoder: str = ""
 
 
@@ -83,11 +99,31 @@ def choose_spec(count: int, dim: int, kind: str = "auto") -> IndexSpec:
         kind = "flat" if count <= EXACT_UP_TO else "ivfpq"
     spec = IndexSpec(kind=kind, dim=dim, count=count)
     if kind == "ivfpq":
-        spec.nlist = int(2 ** round(math.log2(max(16.0, 4 * math.sqrt(count)))))
-        spec.nlist = min(spec.nlist, max(1, count // 39))  # faiss wants ~39 points per list
-        # sub-quantisers must divide D; at most 64 bytes and 4 dimensions per byte
-        spec.pq_bytes = max(m for m in range(1, max(1, min(64, dim // 4)) + 1) if dim % m == 0)
+        if dim < 2:
+            raise SelfsupError("IVF-PQ needs embeddings of at least 2 dimensions")
+        spec.nlist = int(2 ** round(math.log2(max(16.0, math.sqrt(count)))))
+        spec.nlist = max(1, min(spec.nlist, count // 39))  # faiss wants ~39 points per list
+        spec.reduce_dim = min(REDUCE_DIM, dim - dim % 2)  # fast-scan packs codes in pairs
+        spec.pq_m = spec.reduce_dim
     return spec
+
+
+def chunk_rows(dim: int) -> int:
+    """Rows of width `dim` in one float32 block of `CHUNK_BYTES`."""
+    return max(1, CHUNK_BYTES // (4 * dim))
+
+
+def projection(sample: np.ndarray, reduce_dim: int, seed: int = 0) -> np.ndarray:
+    """(reduce_dim, D): the top eigenvectors of the sample's second moment E[x xᵀ], then a
+    seeded random rotation among them (PQ wants variance spread evenly over its sub-spaces)."""
+    moment = np.zeros((sample.shape[1],) * 2)
+    for start in range(0, len(sample), 4096):  # float64 a block at a time
+        block = np.asarray(sample[start : start + 4096], dtype=np.float64)
+        moment += block.T @ block
+    _, eigenvectors = np.linalg.eigh(moment / len(sample))
+    top = eigenvectors[:, ::-1][:, :reduce_dim].T
+    rotation, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((reduce_dim,) * 2))
+    return np.ascontiguousarray(rotation @ top, dtype=np.float32)
 
 
 def _build_faiss(spec: IndexSpec, vectors: np.ndarray, seed: int) -> Any:
@@ -97,18 +133,27 @@ def _build_faiss(spec: IndexSpec, vectors: np.ndarray, seed: int) -> Any:
     elif spec.kind == "hnsw":
         index = faiss.IndexHNSWFlat(spec.dim, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     else:
-        quantizer = faiss.IndexFlatIP(spec.dim)
-        index = faiss.IndexIVFPQ(
-            quantizer, spec.dim, spec.nlist, spec.pq_bytes, 8, faiss.METRIC_INNER_PRODUCT
-        )
-        index.cp.seed = seed
         rng = np.random.default_rng(seed)
-        sample = min(len(vectors), max(256 * spec.nlist, 65_536))
-        chosen = np.sort(rng.choice(len(vectors), size=sample, replace=False))
-        index.train(np.ascontiguousarray(vectors[chosen], dtype=np.float32))
-        index.quantizer_trains_alone = 0
-    for start in range(0, len(vectors), 262_144):  # bounded float32 copies of fp16 chunks
-        index.add(np.ascontiguousarray(vectors[start : start + 262_144], dtype=np.float32))
+        step = chunk_rows(spec.dim)
+        sample = np.sort(rng.choice(len(vectors), min(len(vectors), step), replace=False))
+        matrix = projection(vectors[sample], spec.reduce_dim, seed)
+        transform = faiss.LinearTransform(spec.dim, spec.reduce_dim, False)
+        faiss.copy_array_to_vector(matrix.ravel(), transform.A)
+        transform.is_trained = True
+        inner = faiss.index_factory(
+            spec.reduce_dim, f"IVF{spec.nlist},PQ{spec.pq_m}x4fs", faiss.METRIC_INNER_PRODUCT
+        )
+        faiss.extract_index_ivf(inner).cp.seed = seed
+        # k-means and PQ learn from up to 64 rows per list, projected a bounded chunk at a time
+        train = np.sort(rng.choice(len(vectors), min(len(vectors), 64 * spec.nlist), False))
+        projected = [
+            np.asarray(vectors[train[start : start + step]], dtype=np.float32) @ matrix.T
+            for start in range(0, len(train), step)
+        ]
+        inner.train(np.ascontiguousarray(np.concatenate(projected)))
+        index = faiss.IndexPreTransform(transform, inner)
+    for start in range(0, len(vectors), step := chunk_rows(spec.dim)):
+        index.add(np.ascontiguousarray(vectors[start : start + step], dtype=np.float32))
     return index
 
 
@@ -130,7 +175,7 @@ class SearchIndex:
 
     def _configure(self) -> None:
         if self.spec.kind == "ivfpq":
-            self.index.nprobe = self.spec.nprobe
+            import_faiss().extract_index_ivf(self.index).nprobe = self.spec.nprobe
         elif self.spec.kind == "hnsw":
             self.index.hnsw.efSearch = self.spec.ef_search
 
@@ -158,14 +203,19 @@ class SearchIndex:
         return np.where(found, scores, -np.inf).astype(np.float32), ids
 
     def _rerank(
-        self, queries: np.ndarray, positions: np.ndarray, k: int
+        self, queries: np.ndarray, positions: np.ndarray, k: int, block: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact inner products of each query with its candidates; the best k of them."""
-        valid = positions >= 0
-        candidates = self.rows(self.ids[np.clip(positions, 0, None)].reshape(-1))  # type: ignore[misc]
-        candidates = candidates.reshape(*positions.shape, self.spec.dim)
-        exact = np.einsum("qd,qcd->qc", queries, candidates.astype(np.float32))
-        exact[~valid] = -np.inf
+        """Exact inner products of each query with its candidates, `block` queries at a time
+        (bounded memory); the best k of them."""
+        exact = np.empty(positions.shape, dtype=np.float32)
+        for start in range(0, len(queries), block):
+            part = positions[start : start + block]
+            wanted = self.ids[np.clip(part, 0, None)].reshape(-1)
+            candidates = self.rows(wanted).reshape(*part.shape, self.spec.dim)  # type: ignore[misc]
+            exact[start : start + block] = np.matmul(
+                candidates, queries[start : start + block, :, None]
+            )[..., 0]
+        exact[positions < 0] = -np.inf
         best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(exact, best, 1), np.take_along_axis(positions, best, 1)
 
@@ -215,16 +265,17 @@ class SearchIndex:
 
 
 def exact_neighbours(
-    vectors: np.ndarray, queries: np.ndarray, k: int, chunk_rows: int = 262_144
+    vectors: np.ndarray, queries: np.ndarray, k: int, block: int | None = None
 ) -> np.ndarray:
-    """Positions of the k largest inner products of each query over `vectors`, streamed in
-    chunks (the ground truth that recall is measured against)."""
+    """Positions of the k largest inner products of each query over `vectors`, streamed
+    `block` rows at a time (the ground truth that recall is measured against)."""
     faiss = import_faiss()
+    block = block or chunk_rows(vectors.shape[1])
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
     best_ids = np.zeros((len(queries), 0), dtype=np.int64)
-    for start in range(0, len(vectors), chunk_rows):
-        part = np.ascontiguousarray(vectors[start : start + chunk_rows], dtype=np.float32)
+    for start in range(0, len(vectors), block):
+        part = np.ascontiguousarray(vectors[start : start + block], dtype=np.float32)
         scores, ids = faiss.knn(queries, part, min(k, len(part)), metric=faiss.METRIC_INNER_PRODUCT)
         best_scores = np.concatenate([best_scores, scores], 1)
         best_ids = np.concatenate([best_ids, ids + start], 1)
@@ -246,15 +297,19 @@ def build_index(
     kind: str = "auto",
     recall_target: float = 0.95,
     recall_k: int = 10,
-    queries: int = 200,
+    queries: int | np.ndarray = 200,
     rows: RowReader | None = None,
     seed: int = 0,
     encoder: str = "",
 ) -> SearchIndex:
     """Build a search index over (N, D) `vectors` (rows `ids`, default 0..N-1) and tune its
-    search breadth until recall@`recall_k` on `queries` sampled rows reaches `recall_target`.
+    search breadth until recall@`recall_k` reaches `recall_target` on `queries`: that many
+    sampled indexed rows (each left out of its own neighbours), or a (Q, D) array of sample
+    queries from outside the index, the better guide when there are near-copies in it.
 
-    `rows` reads exact vectors by id for IVF-PQ re-ranking; without it, `vectors` is used.
+    `vectors` may be any array-like that slices and fancy-indexes to float arrays (such as an
+    embeddings folder's `StoredRows`); it is read a chunk at a time. `rows` reads exact vectors
+    by id for IVF-PQ re-ranking; without it, `vectors` is used.
     """
     if vectors.ndim != 2 or len(vectors) == 0:
         raise SelfsupError(f"need a non-empty (N, D) array of embeddings, got {vectors.shape}")
@@ -264,34 +319,80 @@ def build_index(
     spec = choose_spec(len(vectors), vectors.shape[1], kind)
     spec.encoder = encoder
     if rows is None:
-        position_of = {int(row): position for position, row in enumerate(ids)}
-
-        def rows(wanted: np.ndarray) -> np.ndarray:
-            positions = np.fromiter((position_of[int(r)] for r in wanted), np.int64, len(wanted))
-            return np.asarray(vectors[positions], dtype=np.float32)
-
+        rows = _reader_by_id(vectors, ids)
     index = SearchIndex(_build_faiss(spec, vectors, seed), spec, ids, rows)
-    if spec.kind == "flat":
-        return index
-    # Queries are indexed rows, each left out of its own neighbours (a row always finds
-    # itself, which would flatter the recall).
-    k = min(recall_k, len(vectors) - 1)
-    rng = np.random.default_rng(seed + 1)
-    sample = np.sort(rng.choice(len(vectors), size=min(queries, len(vectors)), replace=False))
-    probe = np.asarray(vectors[sample], dtype=np.float32)
-    truth = _without_self(ids[exact_neighbours(vectors, probe, k + 1)], ids[sample], k)
+    if spec.kind != "flat":
+        _tune(index, vectors, recall_target, recall_k, queries, seed)
+    return index
+
+
+def _reader_by_id(vectors: np.ndarray, ids: np.ndarray) -> RowReader:
+    """Reads rows of `vectors` by their ids (position i holds `ids[i]`)."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+
+    def read(wanted: np.ndarray) -> np.ndarray:
+        where = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(ids) - 1)
+        return np.asarray(vectors[order[where]], dtype=np.float32)
+
+    return read
+
+
+def _tune(
+    index: SearchIndex,
+    vectors: np.ndarray,
+    recall_target: float,
+    recall_k: int,
+    queries: int | np.ndarray,
+    seed: int,
+) -> None:
+    """Widen the search until recall@k on the tuning queries reaches the target: double
+    efSearch (HNSW) or nprobe (IVF-PQ); once doubling nprobe gains under half a point, go to
+    the next re-rank depth. Settles on the first setting that reaches the target, else on the
+    best one seen."""
+    spec, ids = index.spec, index.ids
+    if isinstance(queries, (int, np.integer)):
+        k = min(recall_k, len(vectors) - 1)
+        rng = np.random.default_rng(seed + 1)
+        sample = np.sort(rng.choice(len(vectors), size=min(queries, len(vectors)), replace=False))
+        probe = np.asarray(vectors[sample], dtype=np.float32)
+        # each query is an indexed row, left out of its own neighbours (it always finds itself)
+        truth = _without_self(ids[exact_neighbours(vectors, probe, k + 1)], ids[sample], k)
+
+        def neighbours() -> np.ndarray:
+            return _without_self(index.search(probe, k + 1)[1], ids[sample], k)
+
+        spec.tuned_on = f"{len(sample)} indexed rows"
+    else:
+        k = min(recall_k, len(vectors))
+        probe = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        truth = ids[exact_neighbours(vectors, probe, k)]
+
+        def neighbours() -> np.ndarray:
+            return index.search(probe, k)[1]
+
+        spec.tuned_on = f"{len(probe)} given queries"
     spec.recall_k = k
-    knob = "nprobe" if spec.kind == "ivfpq" else "ef_search"
-    limit = spec.nlist if spec.kind == "ivfpq" else 4096
-    value = 1 if spec.kind == "ivfpq" else max(16, k)
-    while True:
-        setattr(spec, knob, value)
-        index._configure()
-        found = _without_self(index.search(probe, k + 1)[1], ids[sample], k)
-        spec.recall = recall_at_k(found, truth)
-        if spec.recall >= recall_target or value >= limit:
-            return index
-        value = min(limit, value * 2)
+    ivf = spec.kind == "ivfpq"
+    knob, limit = ("nprobe", spec.nlist) if ivf else ("ef_search", 4096)
+    best = (-1.0, spec.rerank, getattr(spec, knob))
+    for depth in RERANK_DEPTHS if ivf else (spec.rerank,):
+        value, previous = (1 if ivf else max(16, k)), -1.0
+        while True:
+            spec.rerank = depth
+            setattr(spec, knob, value)
+            index._configure()
+            spec.recall = recall_at_k(neighbours(), truth)
+            if spec.recall >= recall_target:
+                return
+            if spec.recall > best[0]:
+                best = (spec.recall, depth, value)
+            if value >= limit or (ivf and spec.recall - previous < 0.005):
+                break
+            previous, value = spec.recall, min(limit, value * 2)
+    spec.recall, spec.rerank, chosen = best
+    setattr(spec, knob, chosen)
+    index._configure()
 
 
 def search(
@@ -321,6 +422,7 @@ __all__ = [
     "build_index",
     "choose_spec",
     "exact_neighbours",
+    "projection",
     "recall_at_k",
     "search",
 ]

@@ -213,8 +213,9 @@ class EmbeddingStore:
             "ok": np.array(ok, dtype=bool),
         }
 
-    def vectors(self, dtype: str = "float32") -> np.ndarray:
-        """All rows as one (N, D) array (chunks memory-mapped, then copied into one array)."""
+    def rows(self, ids: np.ndarray | None = None) -> StoredRows:
+        """Rows `ids` (default: all) as a lazy (len, D) float32 array over the memory-mapped
+        chunks: slicing or indexing it reads only the rows asked for."""
         meta = self.meta()
         missing = self.missing_chunks()
         if missing:
@@ -222,14 +223,61 @@ class EmbeddingStore:
                 f"{self.directory} is incomplete ({len(missing)} of {meta.num_chunks} chunks "
                 "missing); finish it with `selfsup embed ... --resume`"
             )
-        out = np.empty((meta.rows, meta.dim), dtype=dtype)
+        chunks = []
         for chunk in range(meta.num_chunks):
-            span = meta.chunk_range(chunk)
             part = np.load(self.chunk_path(chunk), mmap_mode="r")
-            if part.shape != (len(span), meta.dim):
+            if part.shape != (len(meta.chunk_range(chunk)), meta.dim):
                 raise SelfsupError(f"{self.chunk_path(chunk)} has shape {part.shape}; re-embed")
-            out[span.start : span.stop] = part
+            chunks.append(part)
+        return StoredRows(chunks, meta.chunk_rows, meta.dim, ids)
+
+    def vectors(self, dtype: str = "float32") -> np.ndarray:
+        """All rows as one (N, D) array in memory."""
+        return self.rows()[:].astype(dtype, copy=False)
+
+
+class StoredRows:
+    """A read-only (len, D) float32 view of chosen rows of an embeddings folder's chunks.
+
+    Position p holds row `ids[p]` (all rows in order when `ids` is None). Indexing with a slice
+    or an integer array reads those rows, each chunk's in ascending order from its memory map,
+    so a search index can be built, or candidates re-ranked, without loading N x D floats.
+    """
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(
+        self, chunks: Sequence[np.ndarray], chunk_rows: int, dim: int, ids: np.ndarray | None
+    ) -> None:
+        self.chunks, self.chunk_rows, self.dim = list(chunks), chunk_rows, dim
+        total = sum(len(chunk) for chunk in self.chunks)
+        self.ids = None if ids is None else np.asarray(ids, dtype=np.int64)
+        picked = self.ids if self.ids is not None and len(self.ids) else np.zeros(0)
+        if len(picked) and (picked.min() < 0 or picked.max() >= total):
+            raise SelfsupError(f"row ids outside 0..{total - 1}")
+        self.shape = (total if self.ids is None else len(self.ids), dim)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: slice | np.ndarray | Sequence[int]) -> np.ndarray:
+        positions = (
+            np.arange(*key.indices(len(self))) if isinstance(key, slice) else np.asarray(key)
+        )
+        rows = positions if self.ids is None else self.ids[positions]
+        return self.read(rows)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), D) float32 vectors of the folder's row ids `rows`."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        chunk_of, offset = np.divmod(rows, self.chunk_rows)
+        for chunk in np.unique(chunk_of):
+            where = np.flatnonzero(chunk_of == chunk)
+            where = where[np.argsort(offset[where], kind="stable")]
+            out[where] = self.chunks[chunk][offset[where]]
         return out
 
 
-__all__ = ["EmbeddingStore", "EmbeddingsMeta"]
+__all__ = ["EmbeddingStore", "EmbeddingsMeta", "StoredRows"]

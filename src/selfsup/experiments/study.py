@@ -1,0 +1,354 @@
+"""`selfsup study NAME`: a paper's claim re-run as a grid of cells, with its table and plot.
+
+A study declares the recipe its cells start from, the config overrides of each budget
+(`small`: 2 CPU cores in about half an hour; `paper`: the paper's setting, for GPUs), the axes
+of its grid, how one cell is run and measured, and how the rows become plots and a finding. The
+runner gives every cell its own folder under the study's, so that an interrupted study resumes:
+finished cells (their `result.json`) are read back, an unfinished one resumes from its last
+checkpoint. Cells run one after another, or `jobs` at a time as separate processes, each started
+with the exact command recorded for it in `study.json` and `study.md`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from selfsup.config import RunConfig, load_config, recipe_path, save_config
+from selfsup.data import ImageDataset
+from selfsup.errors import SelfsupError
+from selfsup.eval import extract_features, linear_probe, make_preprocess
+from selfsup.methods import build_method, build_views
+from selfsup.models import build_encoder
+from selfsup.pipeline import encoder_architecture, load_split, run_metadata
+from selfsup.train import resolve_device, train
+
+BUDGETS = ("small", "paper")
+RESULT = "result.json"
+
+CellRunner = Callable[[RunConfig, Mapping[str, Any], Path, bool], dict[str, Any]]
+"""(the cell's config, its axis values, its folder, resume) -> its measurements."""
+
+Reporter = Callable[[list[dict[str, Any]], Path], dict[str, Any]]
+"""(every cell's row, the study folder) -> the finding: {"claim", "reproduced", "evidence",
+"plots"}; it writes the plots."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study as the registry sees it.
+
+    Attributes:
+        name: what `selfsup study NAME` calls it.
+        summary: one line for `--help`.
+        recipe: the bundled recipe every cell starts from.
+        budgets: config overrides per budget (small, paper).
+        axes: per budget, the grid: axis -> values. An axis named like a config field
+            ("method.temperature") overrides it; other axes are the cell runner's own.
+        run_cell: trains and measures one cell.
+        report: plots the rows and states the finding.
+        columns: the measurements shown in study.md, in order.
+    """
+
+    name: str
+    summary: str
+    recipe: str
+    budgets: Mapping[str, Mapping[str, Any]]
+    axes: Mapping[str, Mapping[str, Sequence[Any]]]
+    run_cell: CellRunner
+    report: Reporter
+    columns: Sequence[str] = field(default_factory=tuple)
+
+
+STUDIES: dict[str, Study] = {}
+
+
+def register_study(study: Study) -> Study:
+    missing = [budget for budget in BUDGETS if budget not in study.budgets]
+    if missing or set(study.axes) != set(study.budgets):
+        raise ValueError(f"study {study.name!r} needs budgets and axes for {', '.join(BUDGETS)}")
+    STUDIES[study.name] = study
+    return study
+
+
+def cell_name(values: Mapping[str, Any]) -> str:
+    """A cell's folder name and --cell value: "bits=5,method.temperature=0.1"."""
+    return ",".join(f"{axis}={value}" for axis, value in values.items())
+
+
+def grid(
+    study: Study, budget: str, values: Mapping[str, Sequence[Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Every combination of the budget's axis values (those in `values` replacing an axis's
+    own), the first axis slowest."""
+    axes = dict(study.axes[budget])
+    unknown = sorted(set(values or {}) - set(axes))
+    if unknown:
+        raise SelfsupError(f"{study.name} has no axis {unknown[0]!r}; its axes: {', '.join(axes)}")
+    axes.update({axis: list(chosen) for axis, chosen in (values or {}).items()})
+    if not all(axes.values()):
+        raise SelfsupError("every axis needs at least one value")
+    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+
+
+def cell_config(base: RunConfig, values: Mapping[str, Any], directory: Path) -> RunConfig:
+    """The study's config with the cell's config-field axes applied and its own run folder."""
+    from selfsup.config import config_from_dict, config_to_dict
+
+    raw = config_to_dict(base)
+    for axis, value in values.items():
+        if "." in axis:
+            section, name = axis.split(".", 1)
+            raw.setdefault(section, {})[name] = value
+    raw["run_dir"] = str(directory)
+    return config_from_dict(raw)
+
+
+def parse_axes(texts: Sequence[str]) -> dict[str, list[Any]]:
+    """`--grid AXIS=V1,V2` values as {axis: [values]} (each value read as YAML: 5, 0.1, true).
+
+    >>> parse_axes(["bits=0,20", "method.temperature=0.1"])
+    {'bits': [0, 20], 'method.temperature': [0.1]}
+    """
+    import yaml
+
+    axes: dict[str, list[Any]] = {}
+    for text in texts:
+        axis, _, values = text.partition("=")
+        if not axis or not values:
+            raise SelfsupError(f"--grid takes AXIS=VALUE[,VALUE...], got {text!r}")
+        axes[axis.strip()] = [yaml.safe_load(value) for value in values.split(",")]
+    return axes
+
+
+def _cell_command(
+    name: str,
+    budget: str,
+    out: Path,
+    overrides: Mapping[str, Any],
+    axes: Mapping[str, Sequence[Any]],
+    cell: str,
+) -> list[str]:
+    command = ["selfsup", "study", name, "--budget", budget, "--out", str(out), "--cell", cell]
+    for axis, values in axes.items():
+        command += ["--grid", f"{axis}={','.join(str(value) for value in values)}"]
+    for key, value in overrides.items():
+        command += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
+    return command
+
+
+def run_study(
+    name: str,
+    budget: str = "small",
+    overrides: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    jobs: int = 1,
+    only_cell: str | None = None,
+    announce: Callable[[str], None] = print,
+    axes: Mapping[str, Sequence[Any]] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) study `name` and write study.json, study.md and its plots into `out`
+    (default runs/study-NAME-BUDGET). `axes` replaces some axes' values (a smaller or larger
+    sweep). With `only_cell`, run just that cell and return its row."""
+    if name not in STUDIES:
+        raise SelfsupError(f"unknown study {name!r}; choose one of {', '.join(sorted(STUDIES))}")
+    if budget not in BUDGETS:
+        raise SelfsupError(f"budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
+    if jobs < 1:
+        raise SelfsupError(f"jobs must be at least 1, got {jobs}")
+    study, overrides = STUDIES[name], dict(overrides or {})
+    out = Path(out or f"runs/study-{name}-{budget}")
+    base = load_config(recipe_path(study.recipe), {**study.budgets[budget], **overrides})
+    cells = grid(study, budget, axes)
+    names = [cell_name(values) for values in cells]
+    if only_cell is not None:
+        if only_cell not in names:
+            raise SelfsupError(f"no cell {only_cell!r} in {name}; its cells: {', '.join(names)}")
+        values = cells[names.index(only_cell)]
+        return _run_cell(study, base, values, out / "cells" / only_cell)
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    commands = {
+        cell: _cell_command(name, budget, out, overrides, axes or {}, cell) for cell in names
+    }
+    todo = [cell for cell in names if not (out / "cells" / cell / RESULT).is_file()]
+    announce(f"study {name} ({budget}): {len(names)} cells, {len(names) - len(todo)} done")
+    if jobs == 1:
+        for number, cell in enumerate(todo, 1):
+            announce(f"cell {number}/{len(todo)}: {cell}")
+            _run_cell(study, base, cells[names.index(cell)], out / "cells" / cell)
+    else:
+        with ThreadPoolExecutor(jobs) as pool:  # each thread waits on one cell's process
+            finished = pool.map(lambda cell: _run_process(commands[cell], out, cell), todo)
+            for cell, returncode in zip(todo, finished, strict=True):
+                if returncode:
+                    raise SelfsupError(f"cell {cell} failed; see {out / 'cells' / cell}/log.txt")
+                announce(f"cell done: {cell}")
+    rows = []
+    for cell, values in zip(names, cells, strict=True):
+        result = json.loads((out / "cells" / cell / RESULT).read_text())
+        rows.append({"cell": cell, **values, **result})
+    finding = study.report(rows, out)
+    summary = {
+        "study": name,
+        "budget": budget,
+        "recipe": study.recipe,
+        "overrides": {**study.budgets[budget], **overrides},
+        "finding": finding,
+        "cells": [{**row, "command": shlex.join(commands[row["cell"]])} for row in rows],
+        "seconds": round(time.perf_counter() - started, 1),
+        **run_metadata(),
+    }
+    (out / "study.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "study.md").write_text(_markdown(study, summary))
+    return summary
+
+
+def train_and_probe(
+    config: RunConfig,
+    folder: Path,
+    resume: bool,
+    views: Callable[..., Any] | None = None,
+    extra_channels: int = 0,
+    preprocess: Callable[[Any], Any] | None = None,
+    datasets: tuple[ImageDataset, ImageDataset] | None = None,
+    targets: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict[str, Any]:
+    """A cell's usual work: pre-train the configured method on a training set into `folder`
+    and score linear probes of its frozen encoder on a test set.
+
+    Args:
+        config: the cell's config.
+        folder: its run folder (checkpoints, metrics).
+        resume: continue from the folder's checkpoint.
+        views: wraps or replaces the method's view maker: given it, the normalisation's mean
+            and std and the images' side, returns the maker to train on.
+        extra_channels: input channels the views add to the images' own (RandBit's bits).
+        preprocess: wraps the evaluation preprocess the same way.
+        datasets: (train, test) images (default: the config's dataset's two splits).
+        targets: what the probes predict, {name: (train labels, test labels)}; each gives
+            `linear_<name>` (None for a target of one class). Default: the datasets' own
+            labels, as `linear`.
+    """
+    train_set, test_set = datasets or (load_split(config, "train"), load_split(config, "test"))
+    architecture = encoder_architecture(config, train_set)
+    mean, std = architecture["mean"], architecture["std"]
+    kwargs = {**architecture["kwargs"], "in_channels": train_set.channels + extra_channels}
+    torch.manual_seed(config.train.seed)
+    method = build_method(build_encoder(architecture["name"], **kwargs), config)
+    make_views = build_views(config, train_set.images, mean, std)
+    if views is not None:
+        make_views = views(make_views, mean, std, train_set.image_size)
+    summary = train(method, train_set.images, make_views, config, folder, resume=resume)
+    device = resolve_device(config.train.device)
+    prepare = make_preprocess(mean, std)
+    prepare = preprocess(prepare) if preprocess else prepare
+    train_features, test_features = (
+        extract_features(method.encoder, split.images, prepare, device=device)
+        for split in (train_set, test_set)
+    )
+    named = {f"linear_{name}": labels for name, labels in (targets or {}).items()}
+    named = named or {"linear": (train_set.labels, test_set.labels)}
+    result: dict[str, Any] = {}
+    for name, (train_labels, test_labels) in named.items():
+        if len(train_labels.unique()) < 2:  # one class (a pool of one digit): nothing to probe
+            result[name] = None
+            continue
+        probe = linear_probe(
+            train_features,
+            train_labels,
+            test_features,
+            test_labels,
+            int(max(train_labels.max(), test_labels.max())) + 1,
+            max_iter=config.eval.linear_max_iter,
+            seed=config.eval.seed,
+            device=device,
+        )
+        result[name] = probe["top1"]
+    return {
+        **result,
+        "final_loss": summary.final_loss,
+        "steps": summary.steps,
+        "train_seconds": round(summary.seconds, 1),
+    }
+
+
+def _run_cell(study: Study, base: RunConfig, values: Mapping[str, Any], folder: Path) -> dict:
+    """Run one cell in this process (resuming its checkpoint if it has one) and save its row."""
+    if (folder / RESULT).is_file():
+        return json.loads((folder / RESULT).read_text())
+    resume = (folder / "config.yaml").is_file()
+    folder.mkdir(parents=True, exist_ok=True)
+    config = cell_config(base, values, folder)
+    if not resume:
+        save_config(config, folder / "config.yaml", extra={"study": study.name, **values})
+    started = time.perf_counter()
+    result = study.run_cell(copy.deepcopy(config), values, folder, resume)
+    result["cell_seconds"] = round(time.perf_counter() - started, 1)
+    partial = folder / (RESULT + ".partial")
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    partial.replace(folder / RESULT)
+    return result
+
+
+def _run_process(command: list[str], out: Path, cell: str) -> int:
+    folder = out / "cells" / cell
+    folder.mkdir(parents=True, exist_ok=True)
+    executable = [sys.executable, "-m", "selfsup", *command[1:]]
+    with open(folder / "log.txt", "a") as log:
+        return subprocess.run(executable, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def _markdown(study: Study, summary: dict[str, Any]) -> str:
+    finding = summary["finding"]
+    verdict = "reproduced" if finding["reproduced"] else "not reproduced"
+    axes = [axis for axis in summary["cells"][0] if axis in study.axes[summary["budget"]]]
+    header = [*axes, *study.columns]
+    lines = [
+        f"# Study {study.name} ({summary['budget']} budget)",
+        "",
+        f"**Claim**: {finding['claim']}",
+        "",
+        f"**Here**: {verdict}. {finding['evidence']}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in summary["cells"]:
+        cells = [_format(row.get(column)) for column in header]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *[f"![{Path(plot).stem}]({Path(plot).name})" for plot in finding["plots"]]]
+    lines += ["", "Each cell's command:", "", "```"]
+    lines += [row["command"] for row in summary["cells"]] + ["```", ""]
+    return "\n".join(lines)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "" if value is None else str(value)
+
+
+__all__ = [
+    "BUDGETS",
+    "STUDIES",
+    "Study",
+    "cell_name",
+    "grid",
+    "parse_axes",
+    "register_study",
+    "run_study",
+    "train_and_probe",
+]
