@@ -70,7 +70,7 @@ def report(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     singles = [row for row in rows if row["first"] == row["second"]]
     best_single = max(singles, key=lambda row: row["linear"]) if singles else None
     reproduced = {best["first"], best["second"]} == {"crop", "colour"}
-    evidence = f"the best pair is {best['first']} + {best['second']} ({best['linear']:.1f}%)"
+    evidence = f"The best pair is {best['first']} + {best['second']} ({best['linear']:.1f}%)"
     crop_colour = [r for r in pairs if {r["first"], r["second"]} == {"crop", "colour"}]
     if crop_colour:
         evidence += "; crop + colour: " + ", ".join(

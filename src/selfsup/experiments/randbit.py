@@ -52,12 +52,13 @@ def report(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
 
     temperatures = sorted({row["method.temperature"] for row in rows})
     figure, axes = plt.subplots(figsize=(5.5, 4))
-    drops = {}
+    drops, ends = {}, {}
     for temperature in temperatures:
         chosen = [row for row in rows if row["method.temperature"] == temperature]
         line = sorted((row["bits"], row["linear"]) for row in chosen)
         axes.plot(*zip(*line, strict=True), marker="o", label=f"τ = {temperature:g}")
         drops[temperature] = line[0][1] - line[-1][1]
+        ends[temperature] = (line[0][1], line[-1][1])
     paper = sorted(PAPER_MNIST_TAU_005.items())
     axes.plot(*zip(*paper, strict=True), "k--", alpha=0.5, label="paper, MNIST, τ = 0.05")
     chance = 100.0 / 10
@@ -73,8 +74,8 @@ def report(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     most = max(row["bits"] for row in rows)
     reproduced = all(drop >= 5.0 for drop in drops.values())
     evidence = "; ".join(
-        f"τ {temperature:g}: {drop:+.1f} points lost from 0 to {most} bits"
-        for temperature, drop in drops.items()
+        f"τ {temperature:g}: {first:.1f}% with no bits, {last:.1f}% with {most}"
+        for temperature, (first, last) in ends.items()
     )
     return {
         "claim": "adding random bits shared by both views lowers the linear accuracy on the "

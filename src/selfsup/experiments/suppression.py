@@ -120,7 +120,7 @@ def report_multidigits(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
         "(at least 5 points at every τ)",
         "reproduced": all(drop >= 5.0 for drop in drops.values()),
         "evidence": "; ".join(
-            f"τ {t:g}: {d:+.1f} points lost on the small digit" for t, d in drops.items()
+            f"τ {t:g}: the small digit {d:.1f} points lower" for t, d in drops.items()
         ),
         "plots": [str(plot)],
     }
@@ -141,7 +141,7 @@ def report_digits_on_images(rows: list[dict[str, Any]], out: Path) -> dict[str, 
         "class falls (at least 5 points at every τ)",
         "reproduced": all(drop >= 5.0 for drop in drops.values()),
         "evidence": "; ".join(
-            f"τ {t:g}: {d:+.1f} points lost on the image class" for t, d in drops.items()
+            f"τ {t:g}: the image class {d:.1f} points lower" for t, d in drops.items()
         ),
         "plots": [str(plot)],
     }
