@@ -83,7 +83,7 @@ def _lines(
             line = sorted((row[axis], row[measure]) for row in chosen if row[measure] is not None)
             panel.plot(*zip(*line, strict=True), marker="o", label=f"τ = {temperature:g}")
         panel.set_xlabel(axis.replace("_", " "))
-        panel.set_ylabel(f"linear accuracy, {label} (%)")
+        panel.set_ylabel(f"linear accuracy on {label} (%)")
         if axis == "unique":
             panel.set_xscale("log")
         panel.legend(fontsize=8)
@@ -105,46 +105,50 @@ def _falls(rows: list[dict[str, Any]], axis: str, measure: str) -> dict[float, f
     return drops
 
 
-def report_multidigits(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
-    plot = _lines(
-        rows,
-        "large_side",
-        {"linear_small": "small digit", "linear_large": "large digit"},
-        out,
-        "multidigits",
-        "MultiDigits: a growing digit suppresses the fixed small one",
-    )
-    drops = _falls(rows, "large_side", "linear_small")
+def _finding(
+    rows: list[dict[str, Any]],
+    out: Path,
+    axis: str,
+    measures: Mapping[str, str],
+    name: str,
+    title: str,
+    claim: str,
+) -> dict[str, Any]:
+    """Plot both probes against `axis` and judge the first measure's fall (5 points or more
+    at every τ)."""
+    plot = _lines(rows, axis, measures, out, name, title)
+    suppressed, label = next(iter(measures.items()))
+    drops = _falls(rows, axis, suppressed)
     return {
-        "claim": "as the second digit grows, the linear accuracy on the fixed-size digit falls "
-        "(at least 5 points at every τ)",
+        "claim": f"{claim} (at least 5 points at every τ)",
         "reproduced": all(drop >= 5.0 for drop in drops.values()),
-        "evidence": "; ".join(
-            f"τ {t:g}: the small digit {d:.1f} points lower" for t, d in drops.items()
-        ),
+        "evidence": "; ".join(f"τ {t:g}: {label} {d:.1f} points lower" for t, d in drops.items()),
         "plots": [str(plot)],
     }
+
+
+def report_multidigits(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    return _finding(
+        rows,
+        out,
+        "large_side",
+        {"linear_small": "the small digit", "linear_large": "the large digit"},
+        "multidigits",
+        "MultiDigits: a growing digit suppresses the fixed small one",
+        "as the second digit grows, the linear accuracy on the fixed-size digit falls",
+    )
 
 
 def report_digits_on_images(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
-    plot = _lines(
+    return _finding(
         rows,
+        out,
         "unique",
         {"linear_image": "the image's class", "linear_digit": "the digit"},
-        out,
         "digits-on-images",
         "Digits on images: more unique digits suppress the image's own class",
+        "as the pool of unique digits grows, the linear accuracy on the image's own class falls",
     )
-    drops = _falls(rows, "unique", "linear_image")
-    return {
-        "claim": "as the pool of unique digits grows, the linear accuracy on the image's own "
-        "class falls (at least 5 points at every τ)",
-        "reproduced": all(drop >= 5.0 for drop in drops.values()),
-        "evidence": "; ".join(
-            f"τ {t:g}: the image class {d:.1f} points lower" for t, d in drops.items()
-        ),
-        "plots": [str(plot)],
-    }
 
 
 _COLUMNS = ("final_loss", "steps", "train_seconds")
