@@ -18,7 +18,12 @@ from typing import Any
 from selfsup.augment.makers import WithBitViews
 from selfsup.config import RunConfig
 from selfsup.data.suppression import WithBits
-from selfsup.experiments.study import Study, register_study, train_and_probe
+from selfsup.experiments.study import (
+    Study,
+    lines_by_temperature,
+    register_study,
+    train_and_probe,
+)
 
 PAPER_MNIST_TAU_005 = {0: 89.9, 5: 70.6, 10: 33.0, 15: 14.3, 20: 9.9}
 """The paper's linear accuracy (%) on MNIST at τ = 0.05, by number of bits (Fig. 5)."""
@@ -50,15 +55,10 @@ def report(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    temperatures = sorted({row["method.temperature"] for row in rows})
+    lines = lines_by_temperature(rows, "bits", "linear")
     figure, axes = plt.subplots(figsize=(5.5, 4))
-    drops, ends = {}, {}
-    for temperature in temperatures:
-        chosen = [row for row in rows if row["method.temperature"] == temperature]
-        line = sorted((row["bits"], row["linear"]) for row in chosen)
+    for temperature, line in lines.items():
         axes.plot(*zip(*line, strict=True), marker="o", label=f"τ = {temperature:g}")
-        drops[temperature] = line[0][1] - line[-1][1]
-        ends[temperature] = (line[0][1], line[-1][1])
     paper = sorted(PAPER_MNIST_TAU_005.items())
     axes.plot(*zip(*paper, strict=True), "k--", alpha=0.5, label="paper, MNIST, τ = 0.05")
     chance = 100.0 / 10
@@ -72,10 +72,10 @@ def report(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     figure.savefig(plot, dpi=120)
     plt.close(figure)
     most = max(row["bits"] for row in rows)
-    reproduced = all(drop >= 5.0 for drop in drops.values())
+    reproduced = all(line[0][1] - line[-1][1] >= 5.0 for line in lines.values())
     evidence = "; ".join(
-        f"τ {temperature:g}: {first:.1f}% with no bits, {last:.1f}% with {most}"
-        for temperature, (first, last) in ends.items()
+        f"τ {temperature:g}: {line[0][1]:.1f}% with no bits, {line[-1][1]:.1f}% with {most}"
+        for temperature, line in lines.items()
     )
     return {
         "claim": "adding random bits shared by both views lowers the linear accuracy on the "

@@ -216,6 +216,20 @@ def run_study(
     return summary
 
 
+def lines_by_temperature(
+    rows: list[dict[str, Any]], axis: str, measure: str
+) -> dict[float, list[tuple[Any, float]]]:
+    """Per `method.temperature`, the (axis value, measure) points of its cells in axis order,
+    cells without the measure left out: what a study plots and judges its finding on."""
+    lines: dict[float, list[tuple[Any, float]]] = {}
+    for temperature in sorted({row["method.temperature"] for row in rows}):
+        chosen = [row for row in rows if row["method.temperature"] == temperature]
+        lines[temperature] = sorted(
+            (row[axis], row[measure]) for row in chosen if row[measure] is not None
+        )
+    return lines
+
+
 def train_and_probe(
     config: RunConfig,
     folder: Path,
@@ -347,6 +361,7 @@ __all__ = [
     "Study",
     "cell_name",
     "grid",
+    "lines_by_temperature",
     "parse_axes",
     "register_study",
     "run_study",

@@ -19,7 +19,12 @@ from typing import Any
 from selfsup.config import RunConfig
 from selfsup.data import ImageDataset
 from selfsup.data.suppression import digit_images, digits_on_images, multi_digits
-from selfsup.experiments.study import Study, register_study, train_and_probe
+from selfsup.experiments.study import (
+    Study,
+    lines_by_temperature,
+    register_study,
+    train_and_probe,
+)
 from selfsup.pipeline import load_split
 
 TEMPERATURES = (0.05, 0.1, 0.2)
@@ -78,9 +83,7 @@ def _lines(
 
     figure, axes = plt.subplots(1, len(measures), figsize=(5 * len(measures), 4), squeeze=False)
     for panel, (measure, label) in zip(axes[0], measures.items(), strict=True):
-        for temperature in sorted({row["method.temperature"] for row in rows}):
-            chosen = [row for row in rows if row["method.temperature"] == temperature]
-            line = sorted((row[axis], row[measure]) for row in chosen if row[measure] is not None)
+        for temperature, line in lines_by_temperature(rows, axis, measure).items():
             panel.plot(*zip(*line, strict=True), marker="o", label=f"τ = {temperature:g}")
         panel.set_xlabel(axis.replace("_", " "))
         panel.set_ylabel(f"linear accuracy on {label} (%)")
@@ -93,16 +96,6 @@ def _lines(
     figure.savefig(plot, dpi=120)
     plt.close(figure)
     return plot
-
-
-def _falls(rows: list[dict[str, Any]], axis: str, measure: str) -> dict[float, float]:
-    """Per τ: the measure at the axis's first value minus at its last."""
-    drops = {}
-    for temperature in sorted({row["method.temperature"] for row in rows}):
-        chosen = [row for row in rows if row["method.temperature"] == temperature]
-        line = sorted((row[axis], row[measure]) for row in chosen)
-        drops[temperature] = line[0][1] - line[-1][1]
-    return drops
 
 
 def _finding(
@@ -118,7 +111,8 @@ def _finding(
     at every τ)."""
     plot = _lines(rows, axis, measures, out, name, title)
     suppressed, label = next(iter(measures.items()))
-    drops = _falls(rows, axis, suppressed)
+    lines = lines_by_temperature(rows, axis, suppressed)
+    drops = {temperature: line[0][1] - line[-1][1] for temperature, line in lines.items()}
     return {
         "claim": f"{claim} (at least 5 points at every τ)",
         "reproduced": all(drop >= 5.0 for drop in drops.values()),
