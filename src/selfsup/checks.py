@@ -57,9 +57,9 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
-def check_widths(name: str, widths: Any, high: int = 65536) -> None:
-    """A non-empty list of layer widths, each in [1, high]."""
-    if not widths:
+def check_widths(name: str, widths: Any, high: int = 65536, allow_empty: bool = False) -> None:
+    """A list of layer widths, each in [1, high]; empty only when `allow_empty`."""
+    if widths is None or (not widths and not allow_empty):
         raise ValueError(f"{name} must list at least one layer width, got {widths!r}")
     for width in widths:
         check_int(f"{name} entries", width, 1, high)

@@ -1,5 +1,6 @@
 """`selfsup study`: a tiny RandBit sweep on scikit-learn's digits writes its table, plot and
-cells' commands, resumes finished cells, and refuses unknown studies, axes and cells."""
+cells' commands, resumes finished cells, and refuses unknown studies, axes and cells; grids,
+cell configs and the supervised reference behave as documented."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 
 import pytest
 
+from selfsup.config import load_config, recipe_path
 from selfsup.errors import SelfsupError
-from selfsup.experiments.study import parse_axes, run_study
+from selfsup.experiments.study import STUDIES, cell_config, grid, parse_axes, run_study
 
 TINY = {
     "data.dataset": "digits",
@@ -65,34 +67,25 @@ def test_unknown_names_fail_with_the_choices() -> None:
         parse_axes(["bits"])
 
 
-def test_tiny_feature_suppression_studies_probe_both_features(tmp_path) -> None:
-    multidigits = run_study(
-        "multidigits",
-        "small",
-        {**TINY, "augment.size": 12},
-        tmp_path / "multidigits",
-        axes={
-            "large_side": [6, 12],
-            "method.temperature": [0.2],
-            "canvas": [24],
-            "small_side": [6],
-            "train_images": [200],
-            "test_images": [100],
-        },
-        announce=lambda message: None,
-    )
-    for cell in multidigits["cells"]:
-        assert 0.0 <= cell["linear_small"] <= 100.0 and 0.0 <= cell["linear_large"] <= 100.0
-    assert (tmp_path / "multidigits" / "multidigits.png").stat().st_size > 0
-    digits = run_study(
-        "digits-on-images",
-        "small",
-        TINY,
-        tmp_path / "digits",
-        axes={"unique": [1, 5], "method.temperature": [0.2]},
-        announce=lambda message: None,
-    )
-    first, second = digits["cells"]
-    assert first["unique"] == 1 and second["unique"] == 5
-    assert 0.0 <= first["linear_image"] <= 100.0 and 0.0 <= second["linear_digit"] <= 100.0
-    assert "linear_image" in (tmp_path / "digits" / "study.md").read_text()
+def test_a_study_of_several_grids_runs_each_once_and_overrides_each() -> None:
+    study = STUDIES["digits-on-images"]
+    cells = grid(study, "small", {"unique": [1, 10], "method.temperature": [0.1]})
+    assert cells == [
+        {"unique": 1, "method.temperature": 0.1},
+        {"unique": 10, "method.temperature": 0.1},
+        {"unique": 1, "learner": "supervised"},
+        {"unique": 10, "learner": "supervised"},
+    ]
+    barlow = STUDIES["barlow-projector"]
+    shared = grid(barlow, "small", {"projector": [2048], "train.batch_size": [256]})
+    assert shared == [{"projector": 2048, "train.batch_size": 256}]  # both grids' one cell
+
+
+def test_cell_configs_take_axes_settings_and_a_fresh_method_section(tmp_path) -> None:
+    base = load_config(recipe_path("ablations-fashion-mnist"))
+    byol = cell_config(base, {"method.name": "byol"}, tmp_path, {"method.momentum": 0.9})
+    assert byol.method.name == "byol" and byol.method.momentum == 0.9
+    assert not hasattr(byol.method, "temperature") and byol.run_dir == str(tmp_path)
+    headless = cell_config(base, {"head": "none"}, tmp_path, {"model.head_widths": []})
+    assert tuple(headless.model.head_widths) == () and headless.method.name == "simclr"
+    assert base.model.head_widths != headless.model.head_widths  # the base is left alone

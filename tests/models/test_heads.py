@@ -107,3 +107,12 @@ def test_a_moco_head_reloads_for_semisup(tmp_path) -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in loaded.modules())
     features = torch.randn(3, moco.projection_head.in_dim)
     torch.testing.assert_close(loaded(features), moco.projection_head(features))
+
+
+def test_a_head_of_no_widths_is_the_identity_and_round_trips(tmp_path) -> None:
+    head = ProjectionHead(12, [])
+    features = torch.randn(5, 12)
+    assert head(features) is features and head.output_dim() == 12
+    assert not list(head.parameters())
+    save_head(head, tmp_path)
+    assert load_head(tmp_path)(features) is features

@@ -19,7 +19,12 @@ from selfsup.augment.config import ViewConfig
 from selfsup.augment.filters import blur_kernel_size, gaussian_blur
 from selfsup.augment.geometry import eval_transform, resized_crop_flip, sample_crop_boxes
 from selfsup.augment.grid import save_view_grid
-from selfsup.augment.makers import AugmentedViews, ViewMaker, WithBitViews
+from selfsup.augment.makers import (
+    AugmentedViews,
+    LabelledViews,
+    ViewMaker,
+    WithBitViews,
+)
 from selfsup.augment.pairs import NeighbourPairs
 from selfsup.augment.patches import PatchViews
 from selfsup.augment.random import ShardedDraws
@@ -28,6 +33,7 @@ from selfsup.data.stats import dataset_stats, normalize
 
 __all__ = [
     "AugmentedViews",
+    "LabelledViews",
     "NeighbourPairs",
     "PatchViews",
     "ShardedDraws",

@@ -48,6 +48,23 @@ class WithBitViews:
         return [append_bit_channels(view, bits) for view in self.views(batch, indices, generator)]
 
 
+class LabelledViews:
+    """The wrapped maker's views followed by the batch's labels (looked up by index): the
+    input of a supervised learner trained on the same views as a self-supervised one.
+
+    Args:
+        views: the view maker to wrap.
+        labels: (N,) integer label of every image of the dataset.
+    """
+
+    def __init__(self, views: ViewMaker, labels: Tensor) -> None:
+        self.views, self.labels = views, labels.long()
+
+    def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
+        labels = self.labels[indices.to(self.labels.device)].to(batch.device)
+        return [*self.views(batch, indices, generator), labels]
+
+
 class AugmentedViews:
     """One random view per augment, normalised: SimCLR/MoCo/Barlow pairs, BYOL's asymmetric pair.
 

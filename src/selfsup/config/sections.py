@@ -81,7 +81,8 @@ class ModelConfig:
         selective_kernel: SK-ResNet blocks, as SimCLRv2's biggest encoders (bottlenecks only).
         pool_grid: features are the last stage average-pooled to a g x g grid (C·g² wide);
             1 is the usual global average pool.
-        head_widths: layer widths of the projection head g; the last is the embedding size.
+        head_widths: layer widths of the projection head g; the last is the embedding size
+            ([] is no head: the loss sees the encoder's features).
     """
 
     encoder: str = "resnet18"
@@ -101,7 +102,7 @@ class ModelConfig:
         check_float("width_multiplier", self.width_multiplier, 0, 64, low_open=True)
         check_choice("norm", self.norm, NORMS)
         check_int("pool_grid", self.pool_grid, 1, 8)
-        check_widths("head_widths", self.head_widths)
+        check_widths("head_widths", self.head_widths, allow_empty=True)
 
 
 @dataclass

@@ -18,15 +18,18 @@ from typing import Any
 from selfsup.augment.makers import WithBitViews
 from selfsup.config import RunConfig
 from selfsup.data.suppression import WithBits
+from selfsup.experiments.plots import line_panels
 from selfsup.experiments.study import (
     Study,
-    lines_by_temperature,
+    lines_by,
     register_study,
     train_and_probe,
 )
 
 PAPER_MNIST_TAU_005 = {0: 89.9, 5: 70.6, 10: 33.0, 15: 14.3, 20: 9.9}
 """The paper's linear accuracy (%) on MNIST at τ = 0.05, by number of bits (Fig. 5)."""
+
+PAPER_LABEL = "paper, MNIST, τ = 0.05"
 
 BITS = (0, 5, 10, 15, 20)
 TEMPERATURES = (0.05, 0.1, 0.2)
@@ -50,27 +53,18 @@ def run_cell(
 def report(rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     """Linear accuracy against bits, one line per τ (and the paper's MNIST line), and whether
     accuracy falls as bits grow at every τ."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lines = lines_by_temperature(rows, "bits", "linear")
-    figure, axes = plt.subplots(figsize=(5.5, 4))
-    for temperature, line in lines.items():
-        axes.plot(*zip(*line, strict=True), marker="o", label=f"τ = {temperature:g}")
-    paper = sorted(PAPER_MNIST_TAU_005.items())
-    axes.plot(*zip(*paper, strict=True), "k--", alpha=0.5, label="paper, MNIST, τ = 0.05")
-    chance = 100.0 / 10
-    axes.axhline(chance, color="grey", lw=0.8, ls=":", label="chance")
-    axes.set_xlabel("random bits per image")
-    axes.set_ylabel("linear accuracy on the content (%)")
-    axes.set_title("RandBit: an easy shared feature suppresses the content")
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    plot = out / "randbit.png"
-    figure.savefig(plot, dpi=120)
-    plt.close(figure)
+    lines = lines_by(rows, "method.temperature", "bits", "linear")
+    drawn: dict[str, Any] = {f"τ = {temperature:g}": line for temperature, line in lines.items()}
+    drawn[PAPER_LABEL] = sorted(PAPER_MNIST_TAU_005.items())
+    plot = line_panels(
+        {"linear accuracy on the content (%)": drawn},
+        out,
+        "randbit",
+        "RandBit: an easy shared feature suppresses the content",
+        "random bits per image",
+        dashed={PAPER_LABEL},
+        chance=100.0 / 10,
+    )
     most = max(row["bits"] for row in rows)
     reproduced = all(line[0][1] - line[-1][1] >= 5.0 for line in lines.values())
     evidence = "; ".join(

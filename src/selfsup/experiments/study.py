@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -26,14 +27,16 @@ from typing import Any
 
 import torch
 
+from selfsup.augment import LabelledViews
 from selfsup.config import RunConfig, load_config, recipe_path, save_config
 from selfsup.data import ImageDataset
 from selfsup.errors import SelfsupError
 from selfsup.eval import extract_features, linear_probe, make_preprocess
 from selfsup.methods import build_method, build_views
+from selfsup.methods.supervised import Supervised
 from selfsup.models import build_encoder
 from selfsup.pipeline import encoder_architecture, load_split, run_metadata
-from selfsup.train import resolve_device, train
+from selfsup.train import TrainSummary, resolve_device, train
 
 BUDGETS = ("small", "paper")
 RESULT = "result.json"
@@ -55,21 +58,35 @@ class Study:
         summary: one line for `--help`.
         recipe: the bundled recipe every cell starts from.
         budgets: config overrides per budget (small, paper).
-        axes: per budget, the grid: axis -> values. An axis named like a config field
-            ("method.temperature") overrides it; other axes are the cell runner's own.
+        axes: per budget, the grid: axis -> values, or a list of such grids whose cells are
+            all run (a supervised line beside a sweep over τ). An axis named like a config
+            field ("method.temperature") overrides it ("method.name" starts the method section
+            afresh from that method's defaults); other axes are the cell runner's own.
         run_cell: trains and measures one cell.
         report: plots the rows and states the finding.
         columns: the measurements shown in study.md, in order.
+        settings: the config overrides a cell's own axes stand for ({"head": "none"} ->
+            {"model.head_widths": []}), applied before the cell's config is saved.
     """
 
     name: str
     summary: str
     recipe: str
     budgets: Mapping[str, Mapping[str, Any]]
-    axes: Mapping[str, Mapping[str, Sequence[Any]]]
+    axes: Mapping[str, Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]]
     run_cell: CellRunner
     report: Reporter
     columns: Sequence[str] = field(default_factory=tuple)
+    settings: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+
+    def grids(self, budget: str) -> list[dict[str, Sequence[Any]]]:
+        """The budget's grids, each axis -> values."""
+        axes = self.axes[budget]
+        return [dict(axes)] if isinstance(axes, Mapping) else [dict(grid) for grid in axes]
+
+    def axis_names(self, budget: str) -> list[str]:
+        """Every axis of the budget's grids, in order of first appearance."""
+        return list(dict.fromkeys(axis for grid in self.grids(budget) for axis in grid))
 
 
 STUDIES: dict[str, Study] = {}
@@ -91,27 +108,42 @@ def cell_name(values: Mapping[str, Any]) -> str:
 def grid(
     study: Study, budget: str, values: Mapping[str, Sequence[Any]] | None = None
 ) -> list[dict[str, Any]]:
-    """Every combination of the budget's axis values (those in `values` replacing an axis's
-    own), the first axis slowest."""
-    axes = dict(study.axes[budget])
-    unknown = sorted(set(values or {}) - set(axes))
+    """Every combination of each of the budget's grids' axis values (those in `values`
+    replacing an axis's own, in every grid that has it), the first axis slowest."""
+    names = study.axis_names(budget)
+    unknown = sorted(set(values or {}) - set(names))
     if unknown:
-        raise SelfsupError(f"{study.name} has no axis {unknown[0]!r}; its axes: {', '.join(axes)}")
-    axes.update({axis: list(chosen) for axis, chosen in (values or {}).items()})
-    if not all(axes.values()):
-        raise SelfsupError("every axis needs at least one value")
-    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+        raise SelfsupError(f"{study.name} has no axis {unknown[0]!r}; its axes: {', '.join(names)}")
+    cells: list[dict[str, Any]] = []
+    for axes in study.grids(budget):
+        axes.update({axis: list(values[axis]) for axis in axes if axis in (values or {})})
+        if not all(axes.values()):
+            raise SelfsupError("every axis needs at least one value")
+        product = itertools.product(*axes.values())
+        cells += [dict(zip(axes, chosen, strict=True)) for chosen in product]
+    unique = {cell_name(cell): cell for cell in cells}  # grids may share cells
+    return list(unique.values())
 
 
-def cell_config(base: RunConfig, values: Mapping[str, Any], directory: Path) -> RunConfig:
-    """The study's config with the cell's config-field axes applied and its own run folder."""
+def cell_config(
+    base: RunConfig,
+    values: Mapping[str, Any],
+    directory: Path,
+    settings: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The study's config with the cell's config-field axes and `settings` (dotted config
+    overrides) applied, and its own run folder. A `method.name` axis starts the method
+    section from that method's defaults."""
     from selfsup.config import config_from_dict, config_to_dict
 
     raw = config_to_dict(base)
-    for axis, value in values.items():
-        if "." in axis:
-            section, name = axis.split(".", 1)
-            raw.setdefault(section, {})[name] = value
+    dotted = {axis: value for axis, value in values.items() if "." in axis}
+    dotted.update(settings or {})
+    if "method.name" in dotted and dotted["method.name"] != raw["method"]["name"]:
+        raw["method"] = {}
+    for axis, value in dotted.items():
+        section, name = axis.split(".", 1)
+        raw.setdefault(section, {})[name] = value
     raw["run_dir"] = str(directory)
     return config_from_dict(raw)
 
@@ -212,22 +244,56 @@ def run_study(
         **run_metadata(),
     }
     (out / "study.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "study.md").write_text(_markdown(study, summary))
+    (out / "study.md").write_text(_markdown(study, summary, out))
     return summary
 
 
-def lines_by_temperature(
-    rows: list[dict[str, Any]], axis: str, measure: str
-) -> dict[float, list[tuple[Any, float]]]:
-    """Per `method.temperature`, the (axis value, measure) points of its cells in axis order,
-    cells without the measure left out: what a study plots and judges its finding on."""
-    lines: dict[float, list[tuple[Any, float]]] = {}
-    for temperature in sorted({row["method.temperature"] for row in rows}):
-        chosen = [row for row in rows if row["method.temperature"] == temperature]
-        lines[temperature] = sorted(
-            (row[axis], row[measure]) for row in chosen if row[measure] is not None
-        )
+def lines_by(
+    rows: list[dict[str, Any]], group: str, axis: str, measure: str
+) -> dict[Any, list[tuple[Any, float]]]:
+    """Per value of the `group` axis, the (axis value, measure) points of its cells in axis
+    order, cells without the group or the measure left out: what a study plots and judges.
+
+    >>> rows = [{"tau": 0.1, "bits": 5, "acc": 60.0}, {"tau": 0.1, "bits": 0, "acc": 80.0},
+    ...         {"learner": "supervised", "bits": 0, "acc": 90.0}]
+    >>> lines_by(rows, "tau", "bits", "acc")
+    {0.1: [(0, 80.0), (5, 60.0)]}
+    """
+    grouped = [row for row in rows if group in row and row.get(measure) is not None]
+    lines: dict[Any, list[tuple[Any, float]]] = {}
+    for value in sorted({row[group] for row in grouped}):
+        chosen = [row for row in grouped if row[group] == value]
+        lines[value] = sorted((row[axis], row[measure]) for row in chosen)
     return lines
+
+
+def pretrain(
+    config: RunConfig,
+    folder: Path,
+    resume: bool,
+    train_set: ImageDataset,
+    views: Callable[..., Any] | None = None,
+    extra_channels: int = 0,
+    supervised: bool = False,
+) -> tuple[torch.nn.Module, TrainSummary, Callable[[torch.Tensor], torch.Tensor]]:
+    """Train the configured method (or the supervised reference) on `train_set` into
+    `folder`; returns it (its `.encoder` is the trained network), the training summary and
+    the evaluation preprocess. The arguments are `train_and_probe`'s."""
+    architecture = encoder_architecture(config, train_set)
+    mean, std = architecture["mean"], architecture["std"]
+    kwargs = {**architecture["kwargs"], "in_channels": train_set.channels + extra_channels}
+    torch.manual_seed(config.train.seed)
+    encoder = build_encoder(architecture["name"], **kwargs)
+    make_views = build_views(config, train_set.images, mean, std)
+    if views is not None:
+        make_views = views(make_views, mean, std, train_set.image_size)
+    if supervised:
+        method: torch.nn.Module = Supervised(encoder, int(train_set.labels.max()) + 1)
+        make_views = LabelledViews(make_views, train_set.labels)
+    else:
+        method = build_method(encoder, config)
+    summary = train(method, train_set.images, make_views, config, folder, resume=resume)
+    return method, summary, make_preprocess(mean, std)
 
 
 def train_and_probe(
@@ -239,6 +305,8 @@ def train_and_probe(
     preprocess: Callable[[Any], Any] | None = None,
     datasets: tuple[ImageDataset, ImageDataset] | None = None,
     targets: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    supervised: bool = False,
+    probe_head: bool = False,
 ) -> dict[str, Any]:
     """A cell's usual work: pre-train the configured method on a training set into `folder`
     and score linear probes of its frozen encoder on a test set.
@@ -255,42 +323,33 @@ def train_and_probe(
         targets: what the probes predict, {name: (train labels, test labels)}; each gives
             `linear_<name>` (None for a target of one class). Default: the datasets' own
             labels, as `linear`.
+        supervised: train the encoder with a linear classifier on the training set's labels
+            (cross-entropy on the same views; `selfsup.methods.supervised`) instead of the
+            configured method: the studies' supervised reference.
+        probe_head: probe the projection head's output z as well, as `<name>_z` (SimCLR
+            Fig. 8: h against z).
     """
     train_set, test_set = datasets or (load_split(config, "train"), load_split(config, "test"))
-    architecture = encoder_architecture(config, train_set)
-    mean, std = architecture["mean"], architecture["std"]
-    kwargs = {**architecture["kwargs"], "in_channels": train_set.channels + extra_channels}
-    torch.manual_seed(config.train.seed)
-    method = build_method(build_encoder(architecture["name"], **kwargs), config)
-    make_views = build_views(config, train_set.images, mean, std)
-    if views is not None:
-        make_views = views(make_views, mean, std, train_set.image_size)
-    summary = train(method, train_set.images, make_views, config, folder, resume=resume)
-    device = resolve_device(config.train.device)
-    prepare = make_preprocess(mean, std)
-    prepare = preprocess(prepare) if preprocess else prepare
-    train_features, test_features = (
-        extract_features(method.encoder, split.images, prepare, device=device)
-        for split in (train_set, test_set)
+    method, summary, prepare = pretrain(
+        config, folder, resume, train_set, views, extra_channels, supervised
     )
+    device = resolve_device(config.train.device)
+    prepare = preprocess(prepare) if preprocess else prepare
+    networks = {"": method.encoder}
+    if probe_head:
+        networks["_z"] = torch.nn.Sequential(method.encoder, method.projection_head)
     named = {f"linear_{name}": labels for name, labels in (targets or {}).items()}
     named = named or {"linear": (train_set.labels, test_set.labels)}
     result: dict[str, Any] = {}
-    for name, (train_labels, test_labels) in named.items():
-        if len(train_labels.unique()) < 2:  # one class (a pool of one digit): nothing to probe
-            result[name] = None
-            continue
-        probe = linear_probe(
-            train_features,
-            train_labels,
-            test_features,
-            test_labels,
-            int(max(train_labels.max(), test_labels.max())) + 1,
-            max_iter=config.eval.linear_max_iter,
-            seed=config.eval.seed,
-            device=device,
+    for suffix, network in networks.items():
+        train_features, test_features = (
+            extract_features(network, split.images, prepare, device=device)
+            for split in (train_set, test_set)
         )
-        result[name] = probe["top1"]
+        for name, (train_labels, test_labels) in named.items():
+            result[name + suffix] = _probe(
+                train_features, train_labels, test_features, test_labels, config, device
+            )
     return {
         **result,
         "final_loss": summary.final_loss,
@@ -299,13 +358,38 @@ def train_and_probe(
     }
 
 
+def _probe(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    config: RunConfig,
+    device: torch.device,
+) -> float | None:
+    """A linear probe's test top-1 (%); None for labels of one class (nothing to probe)."""
+    if len(train_labels.unique()) < 2:
+        return None
+    probe = linear_probe(
+        train_features,
+        train_labels,
+        test_features,
+        test_labels,
+        int(max(train_labels.max(), test_labels.max())) + 1,
+        max_iter=config.eval.linear_max_iter,
+        seed=config.eval.seed,
+        device=device,
+    )
+    return probe["top1"]
+
+
 def _run_cell(study: Study, base: RunConfig, values: Mapping[str, Any], folder: Path) -> dict:
     """Run one cell in this process (resuming its checkpoint if it has one) and save its row."""
     if (folder / RESULT).is_file():
         return json.loads((folder / RESULT).read_text())
     resume = (folder / "config.yaml").is_file()
     folder.mkdir(parents=True, exist_ok=True)
-    config = cell_config(base, values, folder)
+    settings = study.settings(values) if study.settings else None
+    config = cell_config(base, values, folder, settings)
     if not resume:
         save_config(config, folder / "config.yaml", extra={"study": study.name, **values})
     started = time.perf_counter()
@@ -325,10 +409,11 @@ def _run_process(command: list[str], out: Path, cell: str) -> int:
         return subprocess.run(executable, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
-def _markdown(study: Study, summary: dict[str, Any]) -> str:
+def _markdown(study: Study, summary: dict[str, Any], out: Path) -> str:
     finding = summary["finding"]
     verdict = "reproduced" if finding["reproduced"] else "not reproduced"
-    axes = [axis for axis in summary["cells"][0] if axis in study.axes[summary["budget"]]]
+    ran = {axis for row in summary["cells"] for axis in row}
+    axes = [axis for axis in study.axis_names(summary["budget"]) if axis in ran]
     header = [*axes, *study.columns]
     lines = [
         f"# Study {study.name} ({summary['budget']} budget)",
@@ -343,7 +428,8 @@ def _markdown(study: Study, summary: dict[str, Any]) -> str:
     for row in summary["cells"]:
         cells = [_format(row.get(column)) for column in header]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", *[f"![{Path(plot).stem}]({Path(plot).name})" for plot in finding["plots"]]]
+    plots = [(Path(plot).stem, os.path.relpath(plot, out)) for plot in finding["plots"]]
+    lines += ["", *[f"![{stem}]({relative})" for stem, relative in plots]]
     lines += ["", "Each cell's command:", "", "```"]
     lines += [row["command"] for row in summary["cells"]] + ["```", ""]
     return "\n".join(lines)
@@ -361,8 +447,9 @@ __all__ = [
     "Study",
     "cell_name",
     "grid",
-    "lines_by_temperature",
+    "lines_by",
     "parse_axes",
+    "pretrain",
     "register_study",
     "run_study",
     "train_and_probe",

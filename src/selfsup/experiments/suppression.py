@@ -7,7 +7,8 @@ learns it and little of the other.
 - `digits-on-images`: one of a pool of n digit images tiled over every image; as n grows, the
   digit gets easier to tell images apart by and the image's own class is learnt less.
 
-Each cell pre-trains SimCLR at one setting and τ and scores a linear probe for each feature.
+Each cell pre-trains SimCLR at one setting and τ and scores a linear probe for each feature;
+digits-on-images adds a supervised encoder per pool size, trained on the image's class.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from typing import Any
 from selfsup.config import RunConfig
 from selfsup.data import ImageDataset
 from selfsup.data.suppression import digit_images, digits_on_images, multi_digits
+from selfsup.experiments.plots import line_panels
 from selfsup.experiments.study import (
     Study,
-    lines_by_temperature,
+    lines_by,
     register_study,
     train_and_probe,
 )
 from selfsup.pipeline import load_split
 
 TEMPERATURES = (0.05, 0.1, 0.2)
+UNIQUE_DIGITS = (1, 10, 100, 1000)
 
 
 def run_multidigits(
@@ -56,7 +59,8 @@ def run_digits_on_images(
     config: RunConfig, values: Mapping[str, Any], folder: Path, resume: bool
 ) -> dict[str, Any]:
     """The config's images with one of `values["unique"]` digits tiled over each; probe the
-    image's class and the digit's."""
+    image's class and the digit's. A `learner: supervised` cell trains the encoder on the
+    image's class instead (the paper's supervised line)."""
     unique, seed = int(values["unique"]), config.train.seed
     digits = digit_images("train", None)
     train_set, train_digits = digits_on_images(load_split(config, "train"), digits, unique, seed)
@@ -65,7 +69,15 @@ def run_digits_on_images(
         "image": (train_set.labels, test_set.labels),
         "digit": (train_digits, test_digits),
     }
-    return train_and_probe(config, folder, resume, datasets=(train_set, test_set), targets=targets)
+    supervised = values.get("learner") == "supervised"
+    return train_and_probe(
+        config,
+        folder,
+        resume,
+        datasets=(train_set, test_set),
+        targets=targets,
+        supervised=supervised,
+    )
 
 
 def _lines(
@@ -76,26 +88,18 @@ def _lines(
     name: str,
     title: str,
 ) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(measures), figsize=(5 * len(measures), 4), squeeze=False)
-    for panel, (measure, label) in zip(axes[0], measures.items(), strict=True):
-        for temperature, line in lines_by_temperature(rows, axis, measure).items():
-            panel.plot(*zip(*line, strict=True), marker="o", label=f"τ = {temperature:g}")
-        panel.set_xlabel(axis.replace("_", " "))
-        panel.set_ylabel(f"linear accuracy on {label} (%)")
-        if axis == "unique":
-            panel.set_xscale("log")
-        panel.legend(fontsize=8)
-    figure.suptitle(title)
-    figure.tight_layout()
-    plot = out / f"{name}.png"
-    figure.savefig(plot, dpi=120)
-    plt.close(figure)
-    return plot
+    panels = {}
+    for measure, label in measures.items():
+        lines = {
+            f"τ = {temperature:g}": line
+            for temperature, line in lines_by(rows, "method.temperature", axis, measure).items()
+        }
+        lines.update(lines_by(rows, "learner", axis, measure))
+        panels[f"linear accuracy on {label} (%)"] = lines
+    xlabel = axis.replace("_", " ")
+    return line_panels(
+        panels, out, name, title, xlabel, log_x=axis == "unique", dashed={"supervised"}
+    )
 
 
 def _finding(
@@ -111,12 +115,15 @@ def _finding(
     at every τ)."""
     plot = _lines(rows, axis, measures, out, name, title)
     suppressed, label = next(iter(measures.items()))
-    lines = lines_by_temperature(rows, axis, suppressed)
+    lines = lines_by(rows, "method.temperature", axis, suppressed)
     drops = {temperature: line[0][1] - line[-1][1] for temperature, line in lines.items()}
+    evidence = [f"τ {t:g}: {label} {d:.1f} points lower" for t, d in drops.items()]
+    for learner, line in lines_by(rows, "learner", axis, suppressed).items():
+        evidence.append(f"{learner}: {label} {line[0][1]:.1f}% → {line[-1][1]:.1f}%")
     return {
         "claim": f"{claim} (at least 5 points at every τ)",
         "reproduced": all(drop >= 5.0 for drop in drops.values()),
-        "evidence": "; ".join(f"τ {t:g}: {label} {d:.1f} points lower" for t, d in drops.items()),
+        "evidence": "; ".join(evidence),
         "plots": [str(plot)],
     }
 
@@ -185,15 +192,19 @@ register_study(
     Study(
         name="digits-on-images",
         summary="digits on images (Intriguing Properties, Sec. 4.2): linear accuracy on the "
-        "image's class and on a tiled digit as the pool of unique digits grows, per temperature",
+        "image's class and on a tiled digit as the pool of unique digits grows, per temperature, "
+        "with a supervised line",
         recipe="suppression-fashion-mnist",
         budgets={
             "small": {},
             "paper": {"data.train_subset": None, "train.time_budget": None, "train.epochs": 100},
         },
         axes={
-            "small": {"unique": (1, 10, 100, 1000), "method.temperature": TEMPERATURES},
-            "paper": {"unique": (1, 10, 100, 1000), "method.temperature": TEMPERATURES},
+            budget: (
+                {"unique": UNIQUE_DIGITS, "method.temperature": TEMPERATURES},
+                {"unique": UNIQUE_DIGITS, "learner": ("supervised",)},
+            )
+            for budget in ("small", "paper")
         },
         run_cell=run_digits_on_images,
         report=report_digits_on_images,

@@ -43,16 +43,17 @@ class BYOL(nn.Module):
         base_momentum: float = 0.996,
     ) -> None:
         super().__init__()
-        if predictor_widths[-1] != head_widths[-1]:
+        projection_width = head_widths[-1] if head_widths else feature_dim(encoder)
+        if predictor_widths[-1] != projection_width:
             raise ValueError(
-                f"the predictor must output the projection width {head_widths[-1]}, "
+                f"the predictor must output the projection width {projection_width}, "
                 f"got predictor widths {list(predictor_widths)}"
             )
         if not 0.0 <= base_momentum <= 1.0:
             raise ValueError(f"base_momentum must be in [0, 1], got {base_momentum}")
         self.encoder = encoder
         self.projection_head = ProjectionHead(feature_dim(encoder), head_widths)
-        self.predictor = ProjectionHead(head_widths[-1], predictor_widths)
+        self.predictor = ProjectionHead(projection_width, predictor_widths)
         self.target_encoder = momentum_copy(self.encoder)
         self.target_head = momentum_copy(self.projection_head)
         self.base_momentum = base_momentum

@@ -20,7 +20,8 @@ class ProjectionHead(nn.Module):
     Args:
         in_dim: encoder feature width.
         widths: output width of each layer; SimCLR's head is `[in_dim, 128]` and SimCLRv2's
-            `[in_dim, in_dim, 128]`.
+            `[in_dim, in_dim, 128]`. No widths is no head: g is the identity (SimCLR Fig. 8's
+            "none").
         batch_norm: BN after each hidden linear layer (SimCLR uses it; so does our default).
         last_batch_norm: BN (no affine) on the final output.
 
@@ -37,8 +38,6 @@ class ProjectionHead(nn.Module):
         last_batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        if not widths:
-            raise ValueError("a projection head needs at least one layer width")
         layers: list[nn.Module] = []
         dims = [in_dim, *widths]
         for index, (dim_in, dim_out) in enumerate(itertools.pairwise(dims)):

@@ -224,6 +224,15 @@ class ResNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.pool(self.stages(self.stem(images))).flatten(1)
 
+    def stage_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's output (B, C_i, H_i, W_i): the per-location features that the local
+        features study clusters (*Intriguing Properties*, local features)."""
+        maps, features = [], self.stem(images)
+        for stage in self.stages:
+            features = stage(features)
+            maps.append(features)
+        return maps
+
 
 def _builder(block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...]) -> Callable:
     def build(**kwargs: object) -> ResNet:
