@@ -56,6 +56,7 @@ VALID = {
     ("semisup.distill_weight", "0"): "α = 0: the students learn from the labels alone",
     ("semisup.distill_weight_decay", "0"): "students without weight decay",
     ("semisup.student_encoder", "''"): "the empty name skips the small student",
+    ("augment.local_crops", "0"): "0 small crops: the plain pair of views",
 }
 
 TINY = [

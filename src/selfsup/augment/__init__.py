@@ -22,6 +22,7 @@ from selfsup.augment.grid import save_view_grid
 from selfsup.augment.makers import (
     AugmentedViews,
     LabelledViews,
+    MultiCropViews,
     ViewMaker,
     WithBitViews,
 )
@@ -34,6 +35,7 @@ from selfsup.data.stats import dataset_stats, normalize
 __all__ = [
     "AugmentedViews",
     "LabelledViews",
+    "MultiCropViews",
     "NeighbourPairs",
     "PatchViews",
     "ShardedDraws",

@@ -3,6 +3,7 @@
 References:
     [0] SimCLR, Chen et al. 2020, arXiv:2002.05709, Appendix A (the view recipe).
     [1] BYOL, Grill et al. 2020, arXiv:2006.07733, Table 6 (solarization).
+    [2] SwAV, Caron et al. 2020, arXiv:2006.09882, Sec. 3.2 (multi-crop).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class ViewConfig:
         second_blur_p, second_solarize_p: BYOL's asymmetric pair [1]: the blur and solarize
             probabilities of the second view (the first uses `blur_p`, `solarize_p`); None keeps
             the two views' recipes identical.
+        local_crops: multi-crop [2]: small crops made besides the two (global) views, for the
+            methods that take them (swav, dino); 0 is the plain pair.
+        local_size: the small crops' side in pixels (SwAV, DINO: 96 beside 224 px views).
+        local_crop_scale: the small crops' area range (SwAV: 0.05-0.14; DINO: 0.05-0.4).
     """
 
     size: int | None = None
@@ -51,16 +56,25 @@ class ViewConfig:
     solarize_threshold: float = 0.5
     second_blur_p: float | None = None
     second_solarize_p: float | None = None
+    local_crops: int = 0
+    local_size: int = 12
+    local_crop_scale: tuple[float, float] = (0.05, 0.14)
 
     def __post_init__(self) -> None:
         # Recipes loaded from YAML give lists; keep the declared tuple types.
         self.crop_scale = _float_pair("crop_scale", self.crop_scale)
         self.crop_ratio = _float_pair("crop_ratio", self.crop_ratio)
         self.blur_sigma = _float_pair("blur_sigma", self.blur_sigma)
+        self.local_crop_scale = _float_pair("local_crop_scale", self.local_crop_scale)
         check_int("size", self.size, 4, 4096, optional=True)
-        lo, hi = self.crop_scale
-        if not 0 < lo <= hi <= 1:
-            raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
+        check_int("local_crops", self.local_crops, 0, 64)
+        check_int("local_size", self.local_size, 4, 4096)
+        for name in ("crop_scale", "local_crop_scale"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi <= 1:
+                raise ValueError(
+                    f"{name} must satisfy 0 < low <= high <= 1, got {getattr(self, name)}"
+                )
         lo, hi = self.crop_ratio
         if not 0 < lo <= hi <= 100:
             raise ValueError(
@@ -84,6 +98,13 @@ class ViewConfig:
                 f"blur_sigma must satisfy 0 < low <= high <= 1000, got {self.blur_sigma}"
             )
         check_float("solarize_threshold", self.solarize_threshold, 0, 1)
+
+    def for_local_crops(self) -> ViewConfig:
+        """The recipe of the small crops: the first view's, at `local_size` and
+        `local_crop_scale`."""
+        return replace(
+            self.for_view(0), size=self.local_size, crop_scale=self.local_crop_scale, local_crops=0
+        )
 
     def for_view(self, index: int) -> ViewConfig:
         """The recipe of view `index`: odd views take the `second_*` probabilities when set."""

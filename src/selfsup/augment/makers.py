@@ -48,6 +48,41 @@ class WithBitViews:
         return [append_bit_channels(view, bits) for view in self.views(batch, indices, generator)]
 
 
+class MultiCropViews:
+    """Multi-crop (SwAV, Caron et al. 2020, Sec. 3.2): two global views, then `local_crops`
+    small crops of every image, `[global_1, global_2, local_1, ..., local_V]`.
+
+    The small crops are made in one batched call on the batch repeated V times (one set of
+    kernels for all of them, whatever V), so a step makes views in two sizes, as the encoder
+    then sees them.
+
+    Args:
+        config: the view recipe; the small crops take `config.for_local_crops()`.
+        mean, std: per-channel normalisation.
+        dtype: the views' dtype.
+    """
+
+    def __init__(
+        self,
+        config: ViewConfig,
+        mean: Sequence[float],
+        std: Sequence[float],
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if config.local_crops < 1:
+            raise ValueError(f"multi-crop needs at least one local crop, got {config.local_crops}")
+        self.global_views = AugmentedViews.from_config(config, 2, mean, std, dtype)
+        self.local_augment = ViewAugment(config.for_local_crops(), dtype)
+        self.local_crops = config.local_crops
+        self.mean, self.std = list(mean), list(std)
+
+    def __call__(self, batch: Tensor, indices: Tensor, generator: Draws = None) -> list[Tensor]:
+        views = self.global_views(batch, indices, generator)
+        repeated = batch.repeat(self.local_crops, 1, 1, 1)
+        local = normalize(self.local_augment(repeated, generator), self.mean, self.std)
+        return [*views, *local.chunk(self.local_crops)]
+
+
 class LabelledViews:
     """The wrapped maker's views followed by the batch's labels (looked up by index): the
     input of a supervised learner trained on the same views as a self-supervised one.

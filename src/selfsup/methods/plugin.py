@@ -16,6 +16,7 @@ from torch import nn
 
 from selfsup.augment.config import ViewConfig
 from selfsup.augment.makers import AugmentedViews, ViewMaker
+from selfsup.methods.multicrop import multi_crop_views
 
 
 @dataclass
@@ -46,6 +47,12 @@ def two_views(
 ) -> ViewMaker:
     """The default view recipe: two views of the augment recipe (the second view may take its
     own `second_*` probabilities, as BYOL's asymmetric pair)."""
+    if augment.local_crops:
+        takers = sorted(p.name for p in METHODS.values() if p.views is multi_crop_views)
+        raise ValueError(
+            f"{config.name} takes two views; augment.local_crops (multi-crop) is for "
+            f"{', '.join(takers) or 'methods that take several views'}"
+        )
     return AugmentedViews.from_config(augment, 2, mean, std, dtype)
 
 
