@@ -57,6 +57,9 @@ VALID = {
     ("semisup.distill_weight_decay", "0"): "students without weight decay",
     ("semisup.student_encoder", "''"): "the empty name skips the small student",
     ("augment.local_crops", "0"): "0 small crops: the plain pair of views",
+    ("method.invariance_weight", "0"): "λ = 0: VICReg without its invariance term",
+    ("method.variance_weight", "0"): "μ = 0: VICReg without its variance term",
+    ("method.covariance_weight", "0"): "ν = 0: VICReg without its covariance term",
 }
 
 TINY = [
