@@ -35,7 +35,7 @@ VALID = {
     ("augment.second_solarize_p", "0"): "the second view without solarize",
     ("augment.second_solarize_p", ""): "null: both views share solarize_p",
     ("method.momentum", "0"): "m = 0: the momentum network copies the online one every step",
-    ("method.memory_size", "0"): "0: no memory of negatives (plain SimCLR)",
+    ("method.memory_size", "0"): "0: no memory (plain SimCLR; SwAV's codes from the batch alone)",
     ("method.redundancy_weight", "0"): "λ = 0: Barlow Twins' invariance term alone",
     ("method.weight", "0"): "λ = 0: the generalized loss's alignment term alone (the ablation)",
     ("optim.weight_decay", "0"): "no weight decay",
@@ -60,6 +60,7 @@ VALID = {
     ("method.invariance_weight", "0"): "λ = 0: VICReg without its invariance term",
     ("method.variance_weight", "0"): "μ = 0: VICReg without its variance term",
     ("method.covariance_weight", "0"): "ν = 0: VICReg without its covariance term",
+    ("method.freeze_prototypes_steps", "0"): "0: SwAV's prototypes train from the first step",
 }
 
 TINY = [
