@@ -61,6 +61,7 @@ VALID = {
     ("method.variance_weight", "0"): "μ = 0: VICReg without its variance term",
     ("method.covariance_weight", "0"): "ν = 0: VICReg without its covariance term",
     ("method.freeze_prototypes_steps", "0"): "0: SwAV's prototypes train from the first step",
+    ("method.center_momentum", "0"): "m = 0: DINO's centre is the last batch's mean",
 }
 
 TINY = [
