@@ -40,6 +40,7 @@ from selfsup.models import (
     save_encoder,
     save_head,
 )
+from selfsup.models.timm_encoder import PREFIX as TIMM_PREFIX
 from selfsup.train import has_checkpoint, plot_metrics, resolve_device, train
 from selfsup.version import __version__
 
@@ -74,9 +75,15 @@ def training_images(config: RunConfig) -> ImageDataset | ImageFiles | TarShards:
     return open_stream(data.dataset, "train", data.data_dir, data.image_size)
 
 
-def encoder_kwargs(config: RunConfig, channels: int) -> dict[str, Any]:
-    """`build_encoder` keyword arguments for `config.model` and `channels`-channel images."""
+def encoder_kwargs(
+    config: RunConfig, channels: int, image_size: int | None = None
+) -> dict[str, Any]:
+    """`build_encoder` keyword arguments for `config.model` and `channels`-channel images of
+    side `image_size` (a timm ViT is built for the training views' size)."""
     model = config.model
+    if model.encoder.startswith(TIMM_PREFIX):
+        size = config.augment.size or image_size
+        return {"in_channels": channels, "image_size": size, "patch_size": model.patch_size}
     return {
         "in_channels": channels,
         "stem": model.stem,
@@ -101,7 +108,7 @@ def encoder_architecture(
     std = [max(value, 1e-2) for value in std]  # a constant channel must not divide by zero
     return {
         "name": model.encoder,
-        "kwargs": encoder_kwargs(config, dataset.channels),
+        "kwargs": encoder_kwargs(config, dataset.channels, dataset.image_size),
         "mean": mean,
         "std": std,
         "image_size": dataset.image_size,

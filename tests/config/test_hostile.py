@@ -62,6 +62,7 @@ VALID = {
     ("method.covariance_weight", "0"): "ν = 0: VICReg without its covariance term",
     ("method.freeze_prototypes_steps", "0"): "0: SwAV's prototypes train from the first step",
     ("method.center_momentum", "0"): "m = 0: DINO's centre is the last batch's mean",
+    ("model.patch_size", ""): "null: a timm ViT keeps its own patch size",
 }
 
 TINY = [

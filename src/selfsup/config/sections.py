@@ -13,7 +13,7 @@ from selfsup.checks import check_choice, check_float, check_int, check_widths
 from selfsup.data.datasets import DATASETS, STREAMABLE
 from selfsup.eval.suite import EvalConfig
 from selfsup.methods import METHODS, MethodConfig
-from selfsup.models.registry import ENCODERS
+from selfsup.models.registry import ENCODERS, check_encoder_name
 from selfsup.models.resnet import NORMS
 from selfsup.train.budget import parse_duration
 
@@ -72,7 +72,8 @@ class ModelConfig:
     """Encoder f(·) and projection head g(·) (SimCLRv2: a deeper/wider ResNet, 3-layer head).
 
     Attributes:
-        encoder: the backbone (resnet18, resnet50, ...).
+        encoder: the backbone (resnet18, resnet50, ...), or timm:MODEL for any timm model
+            (timm:vit_tiny_patch16_224, timm:resnet50; needs timm installed).
         stem: "cifar" (3x3 conv, no max-pool: for small images) or "imagenet" (7x7 and pool).
         base_width: channels of the first stage (64 in the standard ResNets).
         width_multiplier: scales every stage's width (SimCLRv2's 2x, 3x encoders).
@@ -83,6 +84,8 @@ class ModelConfig:
             1 is the usual global average pool.
         head_widths: layer widths of the projection head g; the last is the embedding size
             ([] is no head: the loss sees the encoder's features).
+        patch_size: a timm ViT's patch side (None: the model's own, 16 for most; 4 suits
+            28-32 px images).
     """
 
     encoder: str = "resnet18"
@@ -94,9 +97,11 @@ class ModelConfig:
     selective_kernel: bool = False
     pool_grid: int = 1
     head_widths: tuple[int, ...] = (512, 128)
+    patch_size: int | None = None
 
     def __post_init__(self) -> None:
-        check_choice("encoder", self.encoder, ENCODERS)
+        check_encoder_name(self.encoder)
+        check_int("patch_size", self.patch_size, 1, 1024, optional=True)
         check_choice("stem", self.stem, ("cifar", "imagenet"))
         check_int("base_width", self.base_width, 1, 4096)
         check_float("width_multiplier", self.width_multiplier, 0, 64, low_open=True)

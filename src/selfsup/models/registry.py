@@ -9,6 +9,8 @@ from torch import nn
 
 from selfsup.errors import SelfsupError
 from selfsup.models import resnet
+from selfsup.models.timm_encoder import PREFIX as TIMM_PREFIX
+from selfsup.models.timm_encoder import build_timm_encoder
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet.resnet18,
@@ -24,10 +26,24 @@ def register_encoder(name: str, builder: Callable[..., nn.Module]) -> None:
     ENCODERS[name] = builder
 
 
+def check_encoder_name(name: str) -> None:
+    """A registered encoder or a `timm:`-prefixed timm model; otherwise a ValueError."""
+    if name not in ENCODERS and not (name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX)):
+        raise ValueError(
+            f"unknown encoder {name!r}; choose one of {', '.join(sorted(ENCODERS))}, or "
+            f"{TIMM_PREFIX}MODEL for any timm model"
+        )
+
+
 def build_encoder(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered encoder; unknown names give the list of valid ones."""
-    if name not in ENCODERS:
-        raise SelfsupError(f"unknown encoder {name!r}; choose one of {', '.join(sorted(ENCODERS))}")
+    """Build a registered encoder, or a timm model (`timm:NAME`, keyword arguments of
+    `TimmEncoder`); unknown names give the list of valid ones."""
+    try:
+        check_encoder_name(name)
+    except ValueError as error:
+        raise SelfsupError(str(error)) from None
+    if name.startswith(TIMM_PREFIX):
+        return build_timm_encoder(name, **kwargs)
     return ENCODERS[name](**kwargs)
 
 
