@@ -1,9 +1,10 @@
 """Methods side by side: selfsup vs lightly on the identical network, data, budget and recipe.
 
-For SimCLR, MoCo v2, BYOL and Barlow Twins each library trains in its own subprocess (so peak
-memory is its own), then every encoder is scored by the same weighted kNN (k=200, τ=0.1) on the
-10k Fashion-MNIST test images; DrLIM and CPC (which lightly lacks) run in selfsup alone, and a
-random-init encoder gives the floor. Each method uses its bundled selfsup recipe
+For SimCLR, MoCo v2, BYOL, Barlow Twins, VICReg, SimSiam, NNCLR, SwAV and DINO (the last two
+with multi-crop) each library trains in its own subprocess (so peak memory is its own), then
+every encoder is scored by the same weighted kNN (k=200, τ=0.1) on the 10k Fashion-MNIST test
+images; DrLIM and CPC (which lightly lacks) run in selfsup alone, and a random-init encoder and
+the raw pixels give the floors. Each method uses its bundled selfsup recipe
 (`configs/<method>-fashion-mnist.yaml`); lightly runs its recommended pipeline for the method
 (its transform on PIL images in DataLoader workers, its heads, loss, momentum utilities and
 LARS) set to the same encoder, head widths, optimiser, schedule and augmentation strengths.
@@ -29,10 +30,12 @@ import tempfile
 import time
 
 import torch
+import torch.nn.functional as F
 
 from selfsup.config import load_config
 from selfsup.data.stats import dataset_stats
 from selfsup.eval import extract_features, knn_accuracy, make_preprocess
+from selfsup.eval.suite import pixel_features
 from selfsup.methods import build_method, build_views
 from selfsup.models import build_encoder
 from selfsup.optim import param_groups, scaled_learning_rate, warmup_cosine
@@ -40,8 +43,17 @@ from selfsup.pipeline import load_split
 from selfsup.train import resolve_device, train
 
 # Methods lightly also implements; DrLIM and CPC run in selfsup only (lightly has neither).
-LIGHTLY_METHODS = ("simclr", "moco", "byol", "barlow_twins")
-LIBRARIES = ("random", "lightly", "selfsup", "lightly-on-selfsup-views", "selfsup-on-lightly-views")
+LIGHTLY_METHODS = (
+    "simclr", "moco", "byol", "barlow_twins", "vicreg", "simsiam", "nnclr", "swav", "dino"
+)  # fmt: skip
+LIBRARIES = (
+    "random",
+    "pixels",
+    "lightly",
+    "selfsup",
+    "lightly-on-selfsup-views",
+    "selfsup-on-lightly-views",
+)
 
 
 def _config(args: argparse.Namespace):
@@ -93,8 +105,10 @@ def _lightly_transform(config, size: int, mean, std):
         BYOLTransform,
         BYOLView1Transform,
         BYOLView2Transform,
+        DINOTransform,
         MoCoV2Transform,
         SimCLRTransform,
+        SwaVTransform,
     )
 
     view = config.augment
@@ -113,11 +127,32 @@ def _lightly_transform(config, size: int, mean, std):
         "normalize": {"mean": list(mean), "std": list(std)},
     }
     name = config.method.name
-    if name == "simclr":
+    if name in ("simclr", "simsiam", "nnclr"):  # one symmetric pair
         return SimCLRTransform(gaussian_blur=view.blur_p, **common)
     if name == "moco":
         return MoCoV2Transform(gaussian_blur=view.blur_p, **common)
+    multi = {key: common[key] for key in common if key not in ("input_size", "min_scale")}
+    if name == "swav":
+        return SwaVTransform(
+            crop_sizes=(size, view.local_size),
+            crop_counts=(2, view.local_crops),
+            crop_min_scales=(view.crop_scale[0], view.local_crop_scale[0]),
+            crop_max_scales=(view.crop_scale[1], view.local_crop_scale[1]),
+            gaussian_blur=view.blur_p,
+            **multi,
+        )
     first, second = view.for_view(0), view.for_view(1)
+    if name == "dino":
+        return DINOTransform(
+            global_crop_size=size,
+            global_crop_scale=view.crop_scale,
+            local_crop_size=view.local_size,
+            local_crop_scale=view.local_crop_scale,
+            n_local_views=view.local_crops,
+            gaussian_blur=(first.blur_p, second.blur_p, first.blur_p),
+            solarization_prob=second.solarize_p,
+            **multi,
+        )
     return BYOLTransform(
         view_1_transform=BYOLView1Transform(
             gaussian_blur=first.blur_p, solarization_prob=first.solarize_p, **common
@@ -133,13 +168,28 @@ class _LightlyModel(torch.nn.Module):
 
     def __init__(self, config, encoder: torch.nn.Module) -> None:
         super().__init__()
-        from lightly.loss import BarlowTwinsLoss, NegativeCosineSimilarity, NTXentLoss
+        from lightly.loss import (
+            BarlowTwinsLoss,
+            DINOLoss,
+            NegativeCosineSimilarity,
+            NTXentLoss,
+            SwaVLoss,
+            VICRegLoss,
+        )
         from lightly.models.modules import (
             BarlowTwinsProjectionHead,
             BYOLPredictionHead,
             BYOLProjectionHead,
+            DINOProjectionHead,
             MoCoProjectionHead,
+            NNCLRPredictionHead,
+            NNCLRProjectionHead,
+            NNMemoryBankModule,
             SimCLRProjectionHead,
+            SimSiamPredictionHead,
+            SimSiamProjectionHead,
+            SwaVProjectionHead,
+            SwaVPrototypes,
         )
         from lightly.models.utils import deactivate_requires_grad
 
@@ -162,20 +212,81 @@ class _LightlyModel(torch.nn.Module):
         elif self.name == "barlow_twins":
             self.head = BarlowTwinsProjectionHead(features, widths[0], widths[-1])
             self.criterion = BarlowTwinsLoss(lambda_param=method.redundancy_weight)
+        elif self.name == "vicreg":  # lightly's VICReg example uses the Barlow Twins head
+            self.head = BarlowTwinsProjectionHead(features, widths[0], widths[-1])
+            self.criterion = VICRegLoss(
+                method.invariance_weight, method.variance_weight, method.covariance_weight
+            )
+        elif self.name == "simsiam":
+            self.head = SimSiamProjectionHead(features, widths[0], widths[-1])
+            hidden = method.predictor_hidden
+            self.predictor = SimSiamPredictionHead(widths[-1], hidden, widths[-1])
+            self.criterion = NegativeCosineSimilarity()
+        elif self.name == "nnclr":
+            self.head = NNCLRProjectionHead(features, widths[0], widths[-1])
+            hidden = method.predictor_hidden
+            self.predictor = NNCLRPredictionHead(widths[-1], hidden, widths[-1])
+            self.memory = NNMemoryBankModule(size=(method.queue_size, widths[-1]))
+            self.criterion = NTXentLoss(temperature=method.temperature)
+        elif self.name == "swav":
+            self.head = SwaVProjectionHead(features, widths[0], widths[-1])
+            self.prototypes = SwaVPrototypes(
+                widths[-1], method.prototypes, method.freeze_prototypes_steps
+            )
+            self.criterion = SwaVLoss(
+                method.temperature, method.sinkhorn_iterations, method.epsilon
+            )
+        elif self.name == "dino":
+            self.head = DINOProjectionHead(
+                features, widths[0], widths[-1], method.prototypes, batch_norm=False
+            )
+            self.criterion = DINOLoss(
+                method.prototypes,
+                warmup_teacher_temp=method.teacher_temperature,
+                teacher_temp=method.teacher_temperature,
+                student_temp=method.student_temperature,
+                center_momentum=method.center_momentum,
+            )
         else:
             raise ValueError(f"lightly has no {self.name}")
-        if self.name in ("moco", "byol"):
+        if self.name in ("moco", "byol", "dino"):
             self.backbone_momentum = copy.deepcopy(self.backbone)
-            self.head_momentum = copy.deepcopy(self.head)
+            if self.name == "dino":  # its weight-normed layer cannot be deep-copied: rebuild
+                self.head_momentum = DINOProjectionHead(
+                    features, widths[0], widths[-1], method.prototypes, batch_norm=False
+                )
+                self.head_momentum.load_state_dict(self.head.state_dict())
+            else:
+                self.head_momentum = copy.deepcopy(self.head)
             deactivate_requires_grad(self.backbone_momentum)
             deactivate_requires_grad(self.head_momentum)
-        self.momentum = getattr(method, "momentum", None)  # MoCo's m, BYOL's base τ
+        self.momentum = getattr(method, "momentum", None)  # MoCo's m, BYOL's and DINO's base τ
+        self.step = 0
 
     def _momentum(self, images: torch.Tensor) -> torch.Tensor:
         return self.head_momentum(self.backbone_momentum(images)).detach()
 
-    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> torch.Tensor:
-        if self.name in ("simclr", "barlow_twins"):
+    def forward(self, *views: torch.Tensor) -> torch.Tensor:
+        view_a, view_b = views[:2]
+        if self.name in ("swav", "dino"):
+            return self._multi_crop(views)
+        if self.name in ("simsiam", "nnclr"):
+            projections = [self.head(self.backbone(view)) for view in (view_a, view_b)]
+            predictions = [self.predictor(projection) for projection in projections]
+            if self.name == "simsiam":  # lightly's example: ½ D(p₀, z₁) + ½ D(p₁, z₀)
+                return 0.5 * (
+                    self.criterion(predictions[0], projections[1].detach())
+                    + self.criterion(predictions[1], projections[0].detach())
+                )
+            neighbours = [
+                self.memory(projections[0].detach(), update=False),
+                self.memory(projections[1].detach(), update=True),
+            ]
+            return 0.5 * (
+                self.criterion(neighbours[0], predictions[1])
+                + self.criterion(neighbours[1], predictions[0])
+            )
+        if self.name in ("simclr", "barlow_twins", "vicreg"):
             return self.criterion(
                 self.head(self.backbone(view_a)), self.head(self.backbone(view_b))
             )
@@ -188,13 +299,27 @@ class _LightlyModel(torch.nn.Module):
             + self.criterion(predictions_b, self._momentum(view_a))
         )
 
+    def _multi_crop(self, views: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """SwAV and DINO as lightly's examples run them: global crops first, then the small."""
+        if self.name == "swav":
+            self.prototypes.normalize()
+            outputs = [
+                self.prototypes(F.normalize(self.head(self.backbone(view)), dim=1), self.step)
+                for view in views
+            ]
+            return self.criterion(outputs[:2], outputs[2:])
+        teacher = [self._momentum(view) for view in views[:2]]
+        student = [self.head(self.backbone(view)) for view in views]
+        return self.criterion(teacher, student, epoch=0)
+
     def on_step_end(self, step: int, total_steps: int) -> None:
         from lightly.models.utils import update_momentum
         from lightly.utils.scheduler import cosine_schedule
 
+        self.step = step + 1
         if self.name == "moco":
             momentum = self.momentum
-        elif self.name == "byol":
+        elif self.name in ("byol", "dino"):
             momentum = cosine_schedule(step, total_steps, self.momentum, 1.0)
         else:
             return
@@ -223,8 +348,8 @@ class _SelfsupInLightly(torch.nn.Module):
         super().__init__()
         self.method = build_method(encoder, config)
 
-    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> torch.Tensor:
-        return self.method([view_a, view_b])
+    def forward(self, *views: torch.Tensor) -> torch.Tensor:
+        return self.method(list(views))
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.method.on_step_end(step, total_steps)
@@ -233,17 +358,15 @@ class _SelfsupInLightly(torch.nn.Module):
 def lightly_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    view_a: torch.Tensor,
-    view_b: torch.Tensor,
+    views: list[torch.Tensor],
     step: int,
     total: int,
     device: torch.device,
 ) -> None:
     """One step of lightly's example loop, bf16 autocast on CUDA (its "bf16-mixed")."""
-    view_a = view_a.to(device, non_blocking=True)
-    view_b = view_b.to(device, non_blocking=True)
+    views = [view.to(device, non_blocking=True) for view in views]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        loss = model(view_a, view_b)
+        loss = model(*views)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -286,7 +409,7 @@ def _train_lightly(
     groups = param_groups(model, optim.weight_decay)
     if optim.optimizer == "lars":
         optimizer = LARS(groups, lr=lr, momentum=optim.momentum)
-    else:
+    else:  # the recipes' sgd (SimSiam's)
         optimizer = torch.optim.SGD(groups, lr=lr, momentum=optim.momentum)
     steps_per_epoch = len(loader)
     total = steps_per_epoch * train_config.epochs
@@ -294,10 +417,10 @@ def _train_lightly(
     step = 0
     for _ in range(train_config.epochs):
         model.train()
-        for view_a, view_b in loader:
+        for views in loader:
             for group in optimizer.param_groups:
                 group["lr"] = lr * warmup_cosine(step, total, warmup, 1.0)
-            lightly_step(model, optimizer, view_a, view_b, step, total, device)
+            lightly_step(model, optimizer, views, step, total, device)
             step += 1
     return encoder
 
@@ -330,8 +453,10 @@ def run_one(args: argparse.Namespace) -> dict:
         encoder = _train_lightly(
             config, train_set.images, mean, std, args.workers, selfsup_model=True
         )
-    else:  # random init, no training: the architecture the method exports (CPC: a patch grid)
+    elif args.library == "random":  # no training: the method's architecture (CPC: patch grid)
         encoder = build_method(_encoder(config, args.seed), config).encoder
+    else:  # the raw pixels: no encoder at all
+        encoder = None
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -342,14 +467,19 @@ def run_one(args: argparse.Namespace) -> dict:
     if config.data.train_subset:  # the kNN bank is always the whole labelled training split
         whole = dataclasses.replace(config.data, train_subset=None)
         train_set = load_split(dataclasses.replace(config, data=whole), "train")
-    train_features = extract_features(encoder, train_set.images, preprocess, device=device)
-    test_features = extract_features(encoder, test_set.images, preprocess, device=device)
+    if encoder is None:
+        train_features, test_features = (pixel_features(s.images) for s in (train_set, test_set))
+    else:
+        train_features = extract_features(encoder, train_set.images, preprocess, device=device)
+        test_features = extract_features(encoder, test_set.images, preprocess, device=device)
     knn = knn_accuracy(train_features, train_set.labels, test_features, test_set.labels, 10)
     return {
         "method": args.method,
         "library": args.library,
         "train_seconds": round(seconds, 1),
-        "images_per_second": round(images_seen / seconds, 1) if args.library != "random" else None,
+        "images_per_second": (
+            round(images_seen / seconds, 1) if args.library not in ("random", "pixels") else None
+        ),
         "peak_memory_mib": round(peak),
         "knn_top1": round(knn["top1"], 2),
     }
@@ -369,7 +499,7 @@ def main() -> None:
     parser.add_argument(
         "--libraries",
         nargs="+",
-        default=["random", "lightly", "selfsup"],
+        default=["pixels", "random", "lightly", "selfsup"],
         choices=LIBRARIES,
         help="the two *-views rows swap the model and loss between the libraries' pipelines, "
         "to tell augmentation and loop apart from model and loss",
@@ -382,11 +512,14 @@ def main() -> None:
         print(json.dumps(run_one(args)), flush=True)
         return
     runs = []
+    if "pixels" in args.libraries:
+        runs.append(("simclr", "pixels"))
     if "random" in args.libraries:  # one floor per architecture: the ResNet, CPC's patch grid
         runs += [(method, "random") for method in ("simclr", "cpc") if method in args.methods]
+    floors = ("random", "pixels")
     for method in args.methods:
         for library in args.libraries:
-            if library == "selfsup" or (library != "random" and method in LIGHTLY_METHODS):
+            if library == "selfsup" or (library not in floors and method in LIGHTLY_METHODS):
                 runs.append((method, library))
     rows = []
     for method, library in runs:
@@ -414,6 +547,8 @@ def main() -> None:
         method = row["method"]
         if row["library"] == "random":
             method = "(random init, patch grid)" if method == "cpc" else "(random init)"
+        elif row["library"] == "pixels":
+            method = "(raw pixels)"
         print(
             f"| {method} | {row['library']} | {rate} | {row['train_seconds']} | "
             f"{row['peak_memory_mib']} | {row['knn_top1']:.2f} |"
