@@ -6,7 +6,7 @@ import torch
 
 from selfsup.config import load_config
 from selfsup.errors import SelfsupError
-from selfsup.methods import build_method, build_views
+from selfsup.methods import METHODS, build_method, build_views
 from selfsup.models import build_encoder
 
 pytest.importorskip("timm")
@@ -25,6 +25,22 @@ def test_timm_models_give_pooled_features_of_their_width(name, patch_size, one_t
     for side in (32, 48):  # ConvNeXt downsamples 32x: no smaller
         features = encoder(torch.randn(2, 1, side, side))
         assert features.shape == (2, encoder.feature_dim) and torch.isfinite(features).all()
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_a_timm_backbone(name, one_thread) -> None:
+    own = {"byol": {"method.predictor_widths": [16, 8]}, "cpc": {"method.prediction_steps": 2}}
+    overrides = {"method.name": name, "model.head_widths": [16, 8], **own.get(name, {})}
+    config = load_config(None, {**overrides, "model.encoder": "timm:resnet10t"})
+    torch.manual_seed(0)
+    encoder = build_encoder(config.model.encoder, in_channels=1)
+    method = build_method(encoder, config)
+    images = torch.randint(0, 256, (12, 1, 16, 16), dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(0)
+    views = build_views(config, images, [0.5], [0.25])(images[:6], torch.arange(6), generator)
+    loss = method(views)
+    loss.backward()
+    assert torch.isfinite(loss) and encoder.model.conv1[0].weight.grad is not None
 
 
 def test_a_vit_trains_with_multi_crop_under_dino_and_swav(one_thread) -> None:
