@@ -10,20 +10,6 @@ import pytest
 
 from selfsup.experiments.study import STUDIES, run_study
 
-TINY = {
-    "data.dataset": "digits",
-    "data.train_subset": None,
-    "model.base_width": 4,
-    "model.head_widths": [16, 8],
-    "augment.size": 8,
-    "train.time_budget": None,
-    "train.epochs": 1,
-    "train.batch_size": 64,
-    "train.device": "cpu",
-    "train.progress": False,
-    "eval.linear_max_iter": 20,
-}
-
 AXES = {
     "randbit": {"bits": [0, 4], "method.temperature": [0.2]},
     "augment-pairs": {"first": ["crop", "rotate"], "second": ["colour"]},
@@ -61,8 +47,8 @@ def test_every_study_has_a_tiny_grid_here() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(STUDIES))
-def test_a_tiny_study_runs_reports_and_resumes(name, tmp_path) -> None:
-    study, overrides = STUDIES[name], {**TINY, **OVERRIDES.get(name, {})}
+def test_a_tiny_study_runs_reports_and_resumes(name, tmp_path, tiny) -> None:
+    study, overrides = STUDIES[name], {**tiny, **OVERRIDES.get(name, {})}
     quiet = {"announce": lambda message: None}
     summary = run_study(name, "small", overrides, tmp_path, axes=AXES[name], **quiet)
     assert len(summary["cells"]) >= 2

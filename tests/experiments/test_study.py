@@ -12,27 +12,13 @@ from selfsup.config import load_config, recipe_path
 from selfsup.errors import SelfsupError
 from selfsup.experiments.study import STUDIES, cell_config, grid, parse_axes, run_study
 
-TINY = {
-    "data.dataset": "digits",
-    "data.train_subset": None,
-    "model.base_width": 4,
-    "model.head_widths": [16, 8],
-    "augment.size": 8,
-    "train.time_budget": None,
-    "train.epochs": 1,
-    "train.batch_size": 64,
-    "train.device": "cpu",
-    "train.progress": False,
-    "eval.linear_max_iter": 20,
-}
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_a_tiny_randbit_sweep_writes_its_study_and_resumes(tmp_path) -> None:
+def test_a_tiny_randbit_sweep_writes_its_study_and_resumes(tmp_path, tiny) -> None:
     axes = {"bits": [0, 4], "method.temperature": [0.2]}
     messages: list[str] = []
-    summary = run_study("randbit", "small", TINY, tmp_path, axes=axes, announce=messages.append)
+    summary = run_study("randbit", "small", tiny, tmp_path, axes=axes, announce=messages.append)
     assert [cell["cell"] for cell in summary["cells"]] == [
         "bits=0,method.temperature=0.2",
         "bits=4,method.temperature=0.2",
@@ -50,7 +36,7 @@ def test_a_tiny_randbit_sweep_writes_its_study_and_resumes(tmp_path) -> None:
     kept = second.read_text()
     first.unlink()  # as if the study had stopped before its first cell finished
     messages.clear()
-    again = run_study("randbit", "small", TINY, tmp_path, axes=axes, announce=messages.append)
+    again = run_study("randbit", "small", tiny, tmp_path, axes=axes, announce=messages.append)
     assert messages[0].endswith("2 cells, 1 done") and len(messages) == 2
     assert second.read_text() == kept and first.is_file()
     assert [c["cell"] for c in again["cells"]] == [c["cell"] for c in summary["cells"]]
