@@ -515,7 +515,10 @@ def main() -> None:
     if "pixels" in args.libraries:
         runs.append(("simclr", "pixels"))
     if "random" in args.libraries:  # one floor per architecture: the ResNet, CPC's patch grid
-        runs += [(method, "random") for method in ("simclr", "cpc") if method in args.methods]
+        if any(method != "cpc" for method in args.methods):
+            runs.append(("simclr", "random"))
+        if "cpc" in args.methods:
+            runs.append(("cpc", "random"))
     floors = ("random", "pixels")
     for method in args.methods:
         for library in args.libraries:

@@ -425,8 +425,9 @@ def _markdown(study: Study, summary: dict[str, Any], out: Path) -> str:
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
-    for row in summary["cells"]:
-        cells = [_format(row.get(column)) for column in header]
+    for row in summary["cells"]:  # axis values as given (0.999 stays 0.999), measures to 0.01
+        values = ["" if row.get(axis) is None else str(row[axis]) for axis in axes]
+        cells = values + [_format(row.get(column)) for column in study.columns]
         lines.append("| " + " | ".join(cells) + " |")
     plots = [(Path(plot).stem, os.path.relpath(plot, out)) for plot in finding["plots"]]
     lines += ["", *[f"![{stem}]({relative})" for stem, relative in plots]]
