@@ -52,5 +52,7 @@ def test_help_shows_type_default_and_description(capsys) -> None:
     assert "(default: 100)" in text
     assert "--data.image_size INT|NULL" in text
     # A field several methods share says what it means for each of them.
-    assert "--method.momentum FLOAT [byol, moco, simclr] byol: the target network's base" in text
+    assert (
+        "--method.momentum FLOAT [byol, dino, moco, simclr] byol: the target network's base" in text
+    )
     assert " V " not in text

@@ -99,7 +99,9 @@ class SwAV(nn.Module):
         )
         weight = self.prototypes.weight
         if self.training and int(self.steps) < self.freeze_prototypes_steps:
-            weight = weight.detach()
+            # A zero gradient rather than none: DDP expects every parameter to get one. Weight
+            # decay only rescales the rows, which `on_step_end` puts back at unit length.
+            weight = weight.detach() + 0 * weight
         scores = [embedding @ weight.T for embedding in embeddings]
         codes = [self._codes(index, scores[index], weight) for index in range(CODE_CROPS)]
         if self.training:
