@@ -30,8 +30,8 @@ def check_encoder_name(name: str) -> None:
     """A registered encoder or a `timm:`-prefixed timm model; otherwise a ValueError."""
     if name not in ENCODERS and not (name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX)):
         raise ValueError(
-            f"encoder must be one of {', '.join(sorted(ENCODERS))}, or {TIMM_PREFIX}MODEL for "
-            f"any timm model; got {name!r}"
+            f"unknown encoder {name!r}: encoder must be one of {', '.join(sorted(ENCODERS))}, "
+            f"or {TIMM_PREFIX}MODEL for any timm model"
         )
 
 
