@@ -39,7 +39,7 @@ WORLD, LOCAL = 2, 8
 IMAGES = 48
 STEPS_PER_EPOCH = IMAGES // (WORLD * LOCAL)
 NOT_GLOBAL_YET = {"nnclr": "its InfoNCE contrasts each process's own batch, not the global one"}
-"""Methods whose loss is not yet the global batch's under DDP (open in issue 16's note)."""
+"""Methods whose loss is not yet the global batch's under DDP (see issue 16's note)."""
 TRAINING_DRIFTS = {
     **NOT_GLOBAL_YET,
     "swav": "one step matches, but two processes' weights drift from one process's over 2 "
@@ -57,6 +57,8 @@ def _params(known: dict[str, str]) -> list:
         else name
         for name in METHOD_NAMES
     ]
+
+
 RTOL, ATOL = 1e-9, 1e-11  # see the module docstring for why
 
 
