@@ -164,8 +164,7 @@ def _embeddings_section(
     embeddings: Path, out: Path, queries: int, k: int, clusters: int, map_method: str, seed: int
 ) -> str:
     store = open_store(embeddings)
-    meta, items = store.meta(), store.items()
-    ok = np.flatnonzero(items["ok"])
+    meta, ok = store.meta(), store.ok_ids()
     parts = [
         f"<h2>Embeddings</h2><p>{meta.rows} images, {meta.dim}-d {html.escape(meta.features)} "
         f"features ({'L2-normalised' if meta.normalized else 'raw'}), "

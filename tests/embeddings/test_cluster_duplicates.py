@@ -9,6 +9,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from selfsup.embeddings import build_index, cluster, find_duplicates, group_pairs, label_agreement
 from selfsup.embeddings.cluster import sweep_k
+from selfsup.embeddings.duplicates import similar_pairs
 from selfsup.errors import SelfsupError
 
 
@@ -80,7 +81,66 @@ def test_duplicate_groups_from_an_approximate_index_agree() -> None:
     assert [group.tolist() for group in groups] == [[3, 10, 250], [77, 300]]
 
 
+def _borderline(seed: int = 1) -> np.ndarray:
+    """`_with_duplicates` plus pairs at exact cosines 0.985, 0.989, 0.991 and 0.995."""
+    rows = _with_duplicates(seed).copy()
+    rng = np.random.default_rng(seed)
+    for anchor, cosine in zip((20, 40, 60, 80), (0.985, 0.989, 0.991, 0.995), strict=True):
+        other = rng.standard_normal(32)
+        other -= other @ rows[anchor] * rows[anchor]
+        other /= np.linalg.norm(other)
+        rows[anchor + 100] = cosine * rows[anchor] + np.sqrt(1 - cosine**2) * other
+    return rows.astype(np.float32)
+
+
+def test_ivfpq_duplicates_come_from_an_approximate_range_search_checked_exactly() -> None:
+    rows = _borderline()
+    exact = similar_pairs(build_index(rows, kind="flat"), rows, 0.99)
+    index = build_index(rows, kind="ivfpq", recall_target=0.99)
+    assert index.spec.score_error >= 0.0
+    found = similar_pairs(index, rows, 0.99)
+    assert sorted(map(tuple, found.tolist())) == sorted(map(tuple, exact.tolist()))
+    assert (60, 160) in set(map(tuple, found.tolist())) and (40, 140) not in set(
+        map(tuple, found.tolist())
+    )
+    index.spec.score_error = 0.5  # many more candidates: the exact check alone decides
+    widest = similar_pairs(index, rows, 0.99)
+    assert sorted(map(tuple, widest.tolist())) == sorted(map(tuple, exact.tolist()))
+
+
 def test_group_pairs_joins_transitively() -> None:
     pairs = np.array([[5, 9], [1, 2], [2, 3], [9, 7]])
     assert [g.tolist() for g in group_pairs(pairs)] == [[1, 2, 3], [5, 7, 9]]
     assert group_pairs(np.zeros((0, 2), dtype=np.int64)) == []
+
+
+class _ReadCounting:
+    """An (N, D) array-like over `rows` that remembers the most rows any one read asked for."""
+
+    ndim = 2
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows, self.shape, self.largest_read = rows, rows.shape, 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        part = self.rows[key]
+        self.largest_read = max(self.largest_read, len(part))
+        return part
+
+
+def test_kmeans_streams_a_large_collection_and_matches_the_array_result() -> None:
+    rows, _ = _planted(per_cluster=500)
+    streamed = _ReadCounting(rows)
+    result = cluster(streamed, 4, seed=2, train_sample=50, block=128)
+    # trained on 50 x 4 sampled rows, assigned 128 rows at a time: never all 2,000 at once
+    assert streamed.largest_read == 200
+    whole = cluster(rows, 4, seed=2, train_sample=50)
+    np.testing.assert_array_equal(result.assignments, whole.assignments)
+    np.testing.assert_allclose(result.similarity, whole.similarity, rtol=1e-6)
+    # each row goes to its most similar centroid, and its similarity is that inner product
+    expected = np.einsum("nd,nd->n", rows, result.centroids[result.assignments])
+    np.testing.assert_allclose(result.similarity, expected, rtol=1e-5, atol=1e-6)
+    assert (result.similarity >= (rows @ result.centroids.T).max(1) - 1e-6).all()

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from selfsup.embeddings import SearchIndex, build_index, exact_neighbours
-from selfsup.embeddings.index import choose_spec, projection, recall_at_k
+from selfsup.embeddings.build import projection
+from selfsup.embeddings.exact import recall_at_k
+from selfsup.embeddings.index import choose_spec
 from selfsup.errors import SelfsupError
 
 

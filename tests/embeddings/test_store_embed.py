@@ -78,8 +78,32 @@ def test_stored_rows_read_across_chunks_like_the_whole_array(tmp_path) -> None:
     np.testing.assert_array_equal(rows[5:23], whole[5:23])
     picked = np.array([29, 0, 14, 7, 7, 13])  # unsorted, repeated, across chunk borders
     np.testing.assert_array_equal(rows[picked], whole[picked])
+    for picked in ([8, 8, 10], [10, 9, 8], [3, 4, 5, 6, 7, 8], [22]):  # a run is read as a block
+        np.testing.assert_array_equal(rows[np.array(picked)], whole[picked])
     subset = store.rows(np.array([3, 20, 8]))  # position p holds row ids[p]
     np.testing.assert_array_equal(subset[:], whole[[3, 20, 8]])
     np.testing.assert_array_equal(subset[np.array([2, 0])], whole[[8, 3]])
     with pytest.raises(SelfsupError, match="outside"):
         store.rows(np.array([30]))
+
+
+def test_items_of_chosen_rows_come_in_the_order_asked(tmp_path) -> None:
+    images = _images(12)
+    store = embed(_model(), images, tmp_path / "emb", chunk_rows=5)
+    whole = store.items()
+    picked = store.items([9, 2, 9, 0])  # unsorted and repeated
+    assert picked["path"] == [whole["path"][i] for i in (9, 2, 9, 0)]
+    assert picked["label"].tolist() == [9 % 3, 2 % 3, 9 % 3, 0]
+    assert picked["ok"].tolist() == [True] * 4
+    assert store.labels().tolist() == whole["label"].tolist() == images.labels.tolist()
+    assert store.ok_ids().tolist() == list(range(12))
+    with pytest.raises(SelfsupError, match=r"row ids \[12\]"):
+        store.items([3, 12])
+
+
+def test_rows_that_did_not_decode_are_left_out_of_ok_ids(tmp_path) -> None:
+    store = embed(_model(), _images(12), tmp_path / "emb", chunk_rows=5)
+    store.write_chunk(1, store.rows()[5:10], failed=[6, 8])
+    store.finish()
+    assert store.ok_ids().tolist() == [0, 1, 2, 3, 4, 5, 7, 9, 10, 11]
+    assert np.flatnonzero(store.items()["ok"]).tolist() == store.ok_ids().tolist()

@@ -23,6 +23,7 @@ from selfsup.embeddings import (
 )
 from selfsup.embeddings.grids import save_rows
 from selfsup.embeddings.maps import project_2d, save_map
+from selfsup.embeddings.store import ITEMS
 from selfsup.errors import SelfsupError
 
 
@@ -37,9 +38,8 @@ def cluster_collection(
     """k-means over a folder's rows: clusters.csv (id, cluster), clusters.json (sizes, label
     agreement when labelled, the sweep), and a gallery PNG of each cluster's central members."""
     store = open_store(directory)
-    items = store.items()
-    ok = np.flatnonzero(items["ok"])
-    vectors = store.vectors()[ok]
+    ok = store.ok_ids()
+    vectors = store.rows(ok)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"k": k, "rows": len(ok)}
@@ -49,20 +49,32 @@ def cluster_collection(
         }
     clusters = cluster(vectors, k, seed=seed)
     summary["sizes"] = clusters.sizes.tolist()
-    labels = items["label"][ok]
+    labels = store.labels()[ok]
     if (labels >= 0).any():
         summary["labels"] = label_agreement(clusters.assignments, labels)
-    with open(out / "clusters.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "path", "cluster", "similarity"])
-        for position, row in enumerate(ok):
-            writer.writerow(
-                [int(row), items["path"][row], int(clusters.assignments[position]),
-                 f"{clusters.similarity[position]:.4f}"]
-            )  # fmt: skip
+    _write_assignments(store, ok, clusters, out / "clusters.csv")
     summary["galleries"] = _galleries(store, clusters, ok, out, gallery, seed)
     (out / "clusters.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _write_assignments(
+    store: EmbeddingStore, ok: np.ndarray, clusters: Clusters, path: Path
+) -> None:
+    """clusters.csv: id, path, cluster and similarity of each clustered row, streamed beside
+    the items table (no list of all paths in memory)."""
+    clustered = np.zeros(store.meta().rows, dtype=bool)
+    clustered[ok] = True
+    with open(store.directory / ITEMS, newline="") as items, open(path, "w", newline="") as handle:
+        reader, writer = csv.reader(items), csv.writer(handle)
+        column = next(reader).index("path")
+        writer.writerow(["id", "path", "cluster", "similarity"])
+        n = 0  # position of this row among the clustered ones (`ok` is in row order)
+        for row, item in enumerate(reader):
+            if clustered[row]:
+                cluster_id, similarity = clusters.assignments[n], clusters.similarity[n]
+                writer.writerow([row, item[column], int(cluster_id), f"{similarity:.4f}"])
+                n += 1
 
 
 def _galleries(
@@ -98,8 +110,7 @@ def dedup_collection(directory: str | Path, threshold: float, out: str | Path) -
     """Near-duplicate groups of a folder's rows (its saved index if any), written as a CSV of
     group, id, path."""
     store = open_store(directory)
-    items = store.items()
-    index, ids = None, np.flatnonzero(items["ok"])
+    index, ids = None, store.ok_ids()
     if SearchIndex.exists(directory):  # a corrupt or foreign index is an error, not skipped
         _, index = open_index(directory)
         ids = index.ids
@@ -111,9 +122,11 @@ def dedup_collection(directory: str | Path, threshold: float, out: str | Path) -
     with open(partial, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["group", "id", "path"])
+        members = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+        paths = iter(store.items(members)["path"])
         for number, group in enumerate(groups):
             for row in group:
-                writer.writerow([number, int(row), items["path"][row]])
+                writer.writerow([number, int(row), next(paths)])
     partial.replace(out)
     return groups
 
@@ -132,13 +145,12 @@ def map_collection(
     unlabelled rows or `colour="cluster"`, by k-means cluster), with `thumbnails` images drawn
     on it; the coordinates go to a CSV beside the PNG."""
     store = open_store(directory)
-    items = store.items()
-    ok = np.flatnonzero(items["ok"])
+    ok = store.ok_ids()
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(ok, size=min(sample, len(ok)), replace=False))
     vectors = store.rows()[chosen]
     points = project_2d(vectors, method, seed)
-    labels = items["label"][chosen]
+    labels = store.labels()[chosen]
     if colour not in ("label", "cluster"):
         raise SelfsupError(f"colour the map by 'label' or 'cluster', got {colour!r}")
     if colour == "label" and (labels >= 0).any():

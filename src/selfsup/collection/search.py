@@ -38,8 +38,7 @@ def index_collection(
     queries embedded by the same encoder)."""
     store = open_store(directory)
     meta = store.meta()
-    ok = store.items()["ok"]
-    ids = np.flatnonzero(ok)
+    ids = store.ok_ids()
     queries: int | np.ndarray = 200
     if tune_queries is not None:
         sample = open_store(tune_queries)
@@ -47,7 +46,7 @@ def index_collection(
             raise SelfsupError(
                 f"the queries in {tune_queries} come from another encoder than {directory}"
             )
-        queries = sample.rows(np.flatnonzero(sample.items()["ok"]))[:]
+        queries = sample.rows(sample.ok_ids())[:]
     index = build_index(
         store.rows(ids),
         ids,
@@ -142,22 +141,16 @@ def search_collection(
     for q, query_id in enumerate(own):
         keep = [n for n in range(k + 1) if found[q, n] != query_id][:k]
         results.append({"scores": scores[q, keep], "ids": found[q, keep]})
-    items = store.items()
-    report = {
-        "queries": captions,
-        "neighbours": [
-            [
-                {
-                    "id": int(i),
-                    "score": float(s),
-                    "path": items["path"][i],
-                    "label": int(items["label"][i]),
-                }
-                for s, i in zip(r["scores"], r["ids"], strict=True)
-            ]
-            for r in results
-        ],
-    }
+    items = store.items(np.concatenate([r["ids"] for r in results]))
+    neighbours, n = [], 0
+    for r in results:
+        found_here = []
+        for score, row in zip(r["scores"], r["ids"], strict=True):
+            path, label = items["path"][n], int(items["label"][n])
+            found_here.append({"id": int(row), "score": float(score), "path": path, "label": label})
+            n += 1
+        neighbours.append(found_here)
+    report = {"queries": captions, "neighbours": neighbours}
     if out is not None:
         images = images or collection_images(store)
         neighbour_grid(

@@ -4,16 +4,12 @@ The array-level steps (`build_index`, `cluster`, `find_duplicates`) take any (N,
 folder-level ones read and write an embeddings folder (`EmbeddingStore`).
 """
 
+from selfsup.embeddings.build import build_index, search
 from selfsup.embeddings.cluster import Clusters, cluster, label_agreement, sweep_k
 from selfsup.embeddings.duplicates import find_duplicates, group_pairs
 from selfsup.embeddings.embed import embed
-from selfsup.embeddings.index import (
-    IndexSpec,
-    SearchIndex,
-    build_index,
-    exact_neighbours,
-    search,
-)
+from selfsup.embeddings.exact import exact_neighbours
+from selfsup.embeddings.index import IndexSpec, SearchIndex
 from selfsup.embeddings.store import EmbeddingsMeta, EmbeddingStore
 
 __all__ = [

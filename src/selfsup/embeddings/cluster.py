@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selfsup.embeddings.index import import_faiss
+from selfsup.embeddings.exact import chunk_rows, import_faiss
 from selfsup.errors import SelfsupError
 
 
@@ -42,17 +42,34 @@ class Clusters:
         return members[order[:count]]
 
 
-def _float32(vectors: np.ndarray) -> np.ndarray:
+def _checked(vectors: np.ndarray) -> None:
     if vectors.ndim != 2 or len(vectors) == 0:
         raise SelfsupError(f"need a non-empty (N, D) array of embeddings, got {vectors.shape}")
-    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _sample(vectors: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """A seeded sample of at most `count` rows as float32, read in row order (so a folder's
+    chunks are read forwards), or all rows when there are no more."""
+    if count >= len(vectors):
+        return np.ascontiguousarray(vectors[:], dtype=np.float32)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(vectors), size=count, replace=False))
+    return np.ascontiguousarray(vectors[chosen], dtype=np.float32)
 
 
 def cluster(
-    vectors: np.ndarray, k: int, iterations: int = 25, seed: int = 0, train_sample: int = 256
+    vectors: np.ndarray,
+    k: int,
+    iterations: int = 25,
+    seed: int = 0,
+    train_sample: int = 256,
+    block: int | None = None,
 ) -> Clusters:
-    """Spherical k-means with `k` clusters, trained on at most `train_sample`·k embeddings
-    (faiss' subsampling) and then assigning every embedding.
+    """Spherical k-means with `k` clusters, trained on a seeded sample of at most
+    `train_sample`·k embeddings; then every embedding is assigned, a block at a time.
+
+    `vectors` may be any array-like that slices and fancy-indexes to float rows (such as an
+    embeddings folder's `StoredRows`): only the sample and one `block` of rows (default: 256 MB
+    of float32) are in memory at once.
 
     >>> points = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
     >>> labels = cluster(points, 2).assignments
@@ -60,7 +77,7 @@ def cluster(
     True
     """
     faiss = import_faiss()
-    vectors = _float32(vectors)
+    _checked(vectors)
     if not 1 <= k <= len(vectors):
         raise SelfsupError(f"k must be between 1 and the {len(vectors)} embeddings, got {k}")
     kmeans = faiss.Kmeans(
@@ -73,9 +90,16 @@ def cluster(
         min_points_per_centroid=1,  # small collections cluster without faiss' warning
         verbose=False,
     )
-    kmeans.train(vectors)
-    similarity, assignments = kmeans.index.search(vectors, 1)
-    return Clusters(kmeans.centroids.copy(), assignments[:, 0].astype(np.int64), similarity[:, 0])
+    kmeans.train(_sample(vectors, train_sample * k, seed))
+    assignments = np.empty(len(vectors), dtype=np.int64)
+    similarity = np.empty(len(vectors), dtype=np.float32)
+    block = block or chunk_rows(vectors.shape[1])
+    for start in range(0, len(vectors), block):
+        part = np.ascontiguousarray(vectors[start : start + block], dtype=np.float32)
+        scores, nearest = kmeans.index.search(part, 1)
+        assignments[start : start + len(part)] = nearest[:, 0]
+        similarity[start : start + len(part)] = scores[:, 0]
+    return Clusters(kmeans.centroids.copy(), assignments, similarity)
 
 
 def label_agreement(assignments: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -103,10 +127,8 @@ def sweep_k(
     higher is better separated; a way to choose k without labels."""
     from sklearn.metrics import silhouette_score
 
-    vectors = _float32(vectors)
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)
-    subset = vectors[np.sort(chosen)]
+    _checked(vectors)
+    subset = _sample(vectors, sample, seed)
     scores = {}
     for k in ks:
         if not 2 <= k < len(subset):

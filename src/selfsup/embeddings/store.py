@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import csv
 import json
+import mmap
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,18 +201,46 @@ class EmbeddingStore:
         listing = "".join(f"{items['path'][index]}\n" for index in sorted(failed))
         _atomic_write_text(self.directory / FAILED, "path\n" + listing)
 
-    def items(self) -> dict[str, Any]:
-        """The items table: {"path": [str], "label": int64 array (-1 unknown), "ok": bool array}."""
-        paths, labels, ok = [], [], []
+    def ok_ids(self) -> np.ndarray:
+        """Ids of the rows whose image decoded, in order (from the failure lists: no table read)."""
+        return np.setdiff1d(np.arange(self.meta().rows, dtype=np.int64), self.failed_ids())
+
+    def labels(self) -> np.ndarray:
+        """(N,) int64 label of each row, -1 where unknown, read without keeping the paths."""
         with open(self.directory / ITEMS, newline="") as handle:
-            for row in csv.DictReader(handle):
-                paths.append(row["path"])
-                labels.append(int(row["label"]))
-                ok.append(row["ok"] == "1")
-        return {
+            reader = csv.reader(handle)
+            column = next(reader).index("label")
+            return np.fromiter((int(row[column]) for row in reader), dtype=np.int64)
+
+    def items(self, ids: Sequence[int] | np.ndarray | None = None) -> dict[str, Any]:
+        """The items table, of all rows or of rows `ids` in the order given: {"path": [str],
+        "label": int64 array (-1 unknown), "ok": bool array}. With `ids`, the table is read
+        once and only their paths are kept, so a few rows of millions cost little memory."""
+        wanted = None if ids is None else dict.fromkeys(int(i) for i in ids)
+        paths, labels, ok, numbers = [], [], [], []
+        with open(self.directory / ITEMS, newline="") as handle:
+            for number, row in enumerate(csv.DictReader(handle)):
+                if wanted is None or number in wanted:
+                    paths.append(row["path"])
+                    labels.append(int(row["label"]))
+                    ok.append(row["ok"] == "1")
+                    numbers.append(number)
+        table = {
             "path": paths,
             "label": np.array(labels, dtype=np.int64),
             "ok": np.array(ok, dtype=bool),
+        }
+        if ids is None:
+            return table
+        where = {number: position for position, number in enumerate(numbers)}
+        missing = [int(i) for i in ids if int(i) not in where]
+        if missing:
+            raise SelfsupError(f"row ids {missing[:5]} are not in {self.directory / ITEMS}")
+        order = [where[int(i)] for i in ids]
+        return {
+            "path": [paths[p] for p in order],
+            "label": table["label"][order],
+            "ok": table["ok"][order],
         }
 
     def rows(self, ids: np.ndarray | None = None) -> StoredRows:
@@ -223,17 +253,62 @@ class EmbeddingStore:
                 f"{self.directory} is incomplete ({len(missing)} of {meta.num_chunks} chunks "
                 "missing); finish it with `selfsup embed ... --resume`"
             )
-        chunks = []
+        runs, scattered = [], []
         for chunk in range(meta.num_chunks):
-            part = np.load(self.chunk_path(chunk), mmap_mode="r")
+            part = _map_chunk(self.chunk_path(chunk))
             if part.shape != (len(meta.chunk_range(chunk)), meta.dim):
                 raise SelfsupError(f"{self.chunk_path(chunk)} has shape {part.shape}; re-embed")
-            chunks.append(part)
-        return StoredRows(chunks, meta.chunk_rows, meta.dim, ids)
+            runs.append(part)
+            scattered.append(_map_chunk(self.chunk_path(chunk), random_access=True))
+        return StoredRows(runs, meta.chunk_rows, meta.dim, ids, scattered)
 
     def vectors(self, dtype: str = "float32") -> np.ndarray:
         """All rows as one (N, D) array in memory."""
         return self.rows()[:].astype(dtype, copy=False)
+
+
+READ_THREADS = 32
+"""Threads reading scattered rows from different chunks at once (I/O-bound: many page faults
+in flight read a cold disk several times faster than one)."""
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _readers() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="selfsup-rows")
+    return _pool
+
+
+def _forget_readers() -> None:  # a forked child has the pool object but none of its threads
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_readers)
+
+
+def _map_chunk(path: Path, random_access: bool = False) -> np.ndarray:
+    """A read-only array over a .npy chunk's memory map. With `random_access` the kernel is
+    told not to read ahead (`MADV_RANDOM`): a row of 2048 float16 is one 4 KB page, and the
+    default read-ahead around a fault (often several MB) would make each scattered row cost
+    megabytes of disk reads."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        offset = handle.tell()
+        if fortran or dtype.hasobject:
+            raise SelfsupError(f"{path} is not a C-ordered numeric chunk; re-embed")
+        if int(np.prod(shape)) == 0:
+            return np.zeros(shape, dtype=dtype)
+        memory = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    if random_access and hasattr(memory, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        memory.madvise(mmap.MADV_RANDOM)
+    return np.ndarray(shape, dtype=dtype, buffer=memory, offset=offset)
 
 
 class StoredRows:
@@ -248,9 +323,15 @@ class StoredRows:
     dtype = np.dtype(np.float32)
 
     def __init__(
-        self, chunks: Sequence[np.ndarray], chunk_rows: int, dim: int, ids: np.ndarray | None
+        self,
+        chunks: Sequence[np.ndarray],
+        chunk_rows: int,
+        dim: int,
+        ids: np.ndarray | None,
+        scattered: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.chunks, self.chunk_rows, self.dim = list(chunks), chunk_rows, dim
+        self.scattered = self.chunks if scattered is None else list(scattered)
         total = sum(len(chunk) for chunk in self.chunks)
         self.ids = None if ids is None else np.asarray(ids, dtype=np.int64)
         picked = self.ids if self.ids is not None and len(self.ids) else np.zeros(0)
@@ -273,10 +354,25 @@ class StoredRows:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         chunk_of, offset = np.divmod(rows, self.chunk_rows)
+        scattered = []
         for chunk in np.unique(chunk_of):
             where = np.flatnonzero(chunk_of == chunk)
             where = where[np.argsort(offset[where], kind="stable")]
-            out[where] = self.chunks[chunk][offset[where]]
+            wanted = offset[where]
+            if len(wanted) > 1 and (np.diff(wanted) == 1).all():  # a run: read it as a block
+                out[where] = self.chunks[chunk][wanted[0] : wanted[-1] + 1]
+            else:
+                scattered.append((where, chunk, wanted))
+
+        # scattered rows come through the maps that do not read ahead, a chunk per thread:
+        # numpy copies without the GIL, so the page faults of many chunks wait on disk at once
+        def pick(item: tuple[np.ndarray, int, np.ndarray]) -> np.ndarray:
+            _, chunk, wanted = item
+            return self.scattered[chunk][wanted]
+
+        values = _readers().map(pick, scattered) if len(scattered) > 1 else map(pick, scattered)
+        for (where, _, _), rows_read in zip(scattered, values, strict=True):
+            out[where] = rows_read
         return out
 
 
