@@ -63,9 +63,17 @@ def test_a_tiny_study_runs_reports_and_resumes(name, tmp_path, tiny) -> None:
     table = (tmp_path / "study.md").read_text()
     assert f"# Study {name} (small budget)" in table and "| " + study.columns[0] in table
     assert json.loads((tmp_path / "study.json").read_text())["study"] == name
+    if study.baselines:  # the floors are printed above the cells, under the same probe
+        floors = summary["baselines"]
+        assert set(floors) == {"raw pixels", "random init", "majority class"}
+        assert all(0.0 < top1 <= 100.0 for top1 in floors.values())
+        assert f"raw pixels {floors['raw pixels']:.2f}" in table
+    else:
+        assert summary["baselines"] is None and "**Baselines**" not in table
     messages: list[str] = []
     again = run_study(name, "small", overrides, tmp_path, axes=AXES[name], announce=messages.append)
     assert messages == [
         f"study {name} (small): {len(summary['cells'])} cells, {len(summary['cells'])} done"
     ]
     assert again["finding"]["evidence"] == finding["evidence"]
+    assert again["baselines"] == summary["baselines"]

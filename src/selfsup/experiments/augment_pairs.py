@@ -18,7 +18,8 @@ import numpy as np
 
 from selfsup.augment.composition import TRANSFORMS, CompositionViews
 from selfsup.config import RunConfig
-from selfsup.experiments.study import Study, register_study, train_and_probe
+from selfsup.experiments.cells import train_and_probe
+from selfsup.experiments.study import Study, register_study
 
 
 def run_cell(
@@ -109,6 +110,7 @@ register_study(
             "paper": {"first": TRANSFORMS, "second": TRANSFORMS},
         },
         run_cell=run_cell,
+        baselines=True,
         report=report,
         columns=("linear", "final_loss", "steps", "train_seconds"),
     )

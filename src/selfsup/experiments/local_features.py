@@ -25,8 +25,9 @@ from torch.nn import functional as F
 from selfsup.config import RunConfig
 from selfsup.embeddings.cluster import cluster, label_agreement
 from selfsup.eval import make_preprocess
+from selfsup.experiments.cells import pretrain
 from selfsup.experiments.plots import line_panels
-from selfsup.experiments.study import Study, pretrain, register_study
+from selfsup.experiments.study import Study, register_study
 from selfsup.models import build_encoder
 from selfsup.pipeline import encoder_architecture, load_split
 from selfsup.train import resolve_device

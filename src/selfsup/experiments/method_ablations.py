@@ -151,6 +151,7 @@ register_study(
             },
         },
         run_cell=run_learner,
+        baselines=True,
         report=report_byol_simclr,
         columns=COLUMNS,
         settings=byol_settings,
@@ -178,6 +179,7 @@ register_study(
             ),
         },
         run_cell=run_learner,
+        baselines=True,
         report=report_projector,
         columns=COLUMNS,
         settings=projector_settings,
@@ -194,6 +196,7 @@ register_study(
             budget: {"method.momentum": (0.0, 0.9, 0.99, 0.999)} for budget in ("small", "paper")
         },
         run_cell=run_learner,
+        baselines=True,
         report=report_moco,
         columns=COLUMNS,
     )

@@ -18,12 +18,12 @@ from typing import Any
 from selfsup.augment.makers import WithBitViews
 from selfsup.config import RunConfig
 from selfsup.data.suppression import WithBits
+from selfsup.experiments.cells import train_and_probe
 from selfsup.experiments.plots import line_panels
 from selfsup.experiments.study import (
     Study,
     lines_by,
     register_study,
-    train_and_probe,
 )
 
 PAPER_MNIST_TAU_005 = {0: 89.9, 5: 70.6, 10: 33.0, 15: 14.3, 20: 9.9}

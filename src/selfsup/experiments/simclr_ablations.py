@@ -21,8 +21,9 @@ from statistics import mean
 from typing import Any
 
 from selfsup.config import RunConfig
+from selfsup.experiments.cells import train_and_probe
 from selfsup.experiments.plots import line_panels
-from selfsup.experiments.study import Study, lines_by, register_study, train_and_probe
+from selfsup.experiments.study import Study, lines_by, register_study
 
 RECIPE = "ablations-fashion-mnist"
 COLUMNS = ("linear", "final_loss", "steps", "train_seconds")
@@ -201,6 +202,7 @@ register_study(
             "paper": {"head": tuple(HEADS), "train.seed": (0,)},
         },
         run_cell=run_head,
+        baselines=True,
         report=report_head,
         columns=("linear", "linear_z", "final_loss", "steps", "train_seconds"),
         settings=lambda values: {"model.head_widths": HEADS[values["head"]]},
@@ -221,6 +223,7 @@ register_study(
             },
         },
         run_cell=run_learner,
+        baselines=True,
         report=report_batch_epochs,
         columns=COLUMNS,
     )
@@ -243,6 +246,7 @@ register_study(
             },
         },
         run_cell=run_learner,
+        baselines=True,
         report=report_temperature,
         columns=COLUMNS,
     )
@@ -263,6 +267,7 @@ register_study(
             for budget in ("small", "paper")
         },
         run_cell=run_learner,
+        baselines=True,
         report=report_colour,
         columns=COLUMNS,
     )

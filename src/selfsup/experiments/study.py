@@ -25,21 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from selfsup.augment import LabelledViews
 from selfsup.config import RunConfig, load_config, recipe_path, save_config
-from selfsup.data import ImageDataset
 from selfsup.errors import SelfsupError
-from selfsup.eval import extract_features, linear_probe, make_preprocess
-from selfsup.methods import build_method, build_views
-from selfsup.methods.supervised import Supervised
-from selfsup.models import build_encoder
-from selfsup.pipeline import encoder_architecture, load_split, run_metadata
-from selfsup.train import TrainSummary, resolve_device, train
+from selfsup.experiments.cells import baselines
+from selfsup.pipeline import run_metadata
 
 BUDGETS = ("small", "paper")
 RESULT = "result.json"
+BASELINES = "baselines.json"
 
 CellRunner = Callable[[RunConfig, Mapping[str, Any], Path, bool], dict[str, Any]]
 """(the cell's config, its axis values, its folder, resume) -> its measurements."""
@@ -67,6 +60,8 @@ class Study:
         columns: the measurements shown in study.md, in order.
         settings: the config overrides a cell's own axes stand for ({"head": "none"} ->
             {"model.head_widths": []}), applied before the cell's config is saved.
+        baselines: its cells are linear probes on the recipe's dataset, so study.md prints the
+            raw-pixel, random-init and majority-class floors (`cells.baselines`) above them.
     """
 
     name: str
@@ -78,6 +73,7 @@ class Study:
     report: Reporter
     columns: Sequence[str] = field(default_factory=tuple)
     settings: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    baselines: bool = False
 
     def grids(self, budget: str) -> list[dict[str, Sequence[Any]]]:
         """The budget's grids, each axis -> values."""
@@ -239,6 +235,7 @@ def run_study(
         "recipe": study.recipe,
         "overrides": {**study.budgets[budget], **overrides},
         "finding": finding,
+        "baselines": _baselines(base, out) if study.baselines else None,
         "cells": [{**row, "command": shlex.join(commands[row["cell"]])} for row in rows],
         "seconds": round(time.perf_counter() - started, 1),
         **run_metadata(),
@@ -267,121 +264,6 @@ def lines_by(
     return lines
 
 
-def pretrain(
-    config: RunConfig,
-    folder: Path,
-    resume: bool,
-    train_set: ImageDataset,
-    views: Callable[..., Any] | None = None,
-    extra_channels: int = 0,
-    supervised: bool = False,
-) -> tuple[torch.nn.Module, TrainSummary, Callable[[torch.Tensor], torch.Tensor]]:
-    """Train the configured method (or the supervised reference) on `train_set` into
-    `folder`; returns it (its `.encoder` is the trained network), the training summary and
-    the evaluation preprocess. The arguments are `train_and_probe`'s."""
-    architecture = encoder_architecture(config, train_set)
-    mean, std = architecture["mean"], architecture["std"]
-    kwargs = {**architecture["kwargs"], "in_channels": train_set.channels + extra_channels}
-    torch.manual_seed(config.train.seed)
-    encoder = build_encoder(architecture["name"], **kwargs)
-    make_views = build_views(config, train_set.images, mean, std)
-    if views is not None:
-        make_views = views(make_views, mean, std, train_set.image_size)
-    if supervised:
-        method: torch.nn.Module = Supervised(encoder, int(train_set.labels.max()) + 1)
-        make_views = LabelledViews(make_views, train_set.labels)
-    else:
-        method = build_method(encoder, config)
-    summary = train(method, train_set.images, make_views, config, folder, resume=resume)
-    return method, summary, make_preprocess(mean, std)
-
-
-def train_and_probe(
-    config: RunConfig,
-    folder: Path,
-    resume: bool,
-    views: Callable[..., Any] | None = None,
-    extra_channels: int = 0,
-    preprocess: Callable[[Any], Any] | None = None,
-    datasets: tuple[ImageDataset, ImageDataset] | None = None,
-    targets: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
-    supervised: bool = False,
-    probe_head: bool = False,
-) -> dict[str, Any]:
-    """A cell's usual work: pre-train the configured method on a training set into `folder`
-    and score linear probes of its frozen encoder on a test set.
-
-    Args:
-        config: the cell's config.
-        folder: its run folder (checkpoints, metrics).
-        resume: continue from the folder's checkpoint.
-        views: wraps or replaces the method's view maker: given it, the normalisation's mean
-            and std and the images' side, returns the maker to train on.
-        extra_channels: input channels the views add to the images' own (RandBit's bits).
-        preprocess: wraps the evaluation preprocess the same way.
-        datasets: (train, test) images (default: the config's dataset's two splits).
-        targets: what the probes predict, {name: (train labels, test labels)}; each gives
-            `linear_<name>` (None for a target of one class). Default: the datasets' own
-            labels, as `linear`.
-        supervised: train the encoder with a linear classifier on the training set's labels
-            (cross-entropy on the same views; `selfsup.methods.supervised`) instead of the
-            configured method: the studies' supervised reference.
-        probe_head: probe the projection head's output z as well, as `<name>_z` (SimCLR
-            Fig. 8: h against z).
-    """
-    train_set, test_set = datasets or (load_split(config, "train"), load_split(config, "test"))
-    method, summary, prepare = pretrain(
-        config, folder, resume, train_set, views, extra_channels, supervised
-    )
-    device = resolve_device(config.train.device)
-    prepare = preprocess(prepare) if preprocess else prepare
-    networks = {"": method.encoder}
-    if probe_head:
-        networks["_z"] = torch.nn.Sequential(method.encoder, method.projection_head)
-    named = {f"linear_{name}": labels for name, labels in (targets or {}).items()}
-    named = named or {"linear": (train_set.labels, test_set.labels)}
-    result: dict[str, Any] = {}
-    for suffix, network in networks.items():
-        train_features, test_features = (
-            extract_features(network, split.images, prepare, device=device)
-            for split in (train_set, test_set)
-        )
-        for name, (train_labels, test_labels) in named.items():
-            result[name + suffix] = _probe(
-                train_features, train_labels, test_features, test_labels, config, device
-            )
-    return {
-        **result,
-        "final_loss": summary.final_loss,
-        "steps": summary.steps,
-        "train_seconds": round(summary.seconds, 1),
-    }
-
-
-def _probe(
-    train_features: torch.Tensor,
-    train_labels: torch.Tensor,
-    test_features: torch.Tensor,
-    test_labels: torch.Tensor,
-    config: RunConfig,
-    device: torch.device,
-) -> float | None:
-    """A linear probe's test top-1 (%); None for labels of one class (nothing to probe)."""
-    if len(train_labels.unique()) < 2:
-        return None
-    probe = linear_probe(
-        train_features,
-        train_labels,
-        test_features,
-        test_labels,
-        int(max(train_labels.max(), test_labels.max())) + 1,
-        max_iter=config.eval.linear_max_iter,
-        seed=config.eval.seed,
-        device=device,
-    )
-    return probe["top1"]
-
-
 def _run_cell(study: Study, base: RunConfig, values: Mapping[str, Any], folder: Path) -> dict:
     """Run one cell in this process (resuming its checkpoint if it has one) and save its row."""
     if (folder / RESULT).is_file():
@@ -399,6 +281,17 @@ def _run_cell(study: Study, base: RunConfig, values: Mapping[str, Any], folder: 
     partial.write_text(json.dumps(result, indent=2) + "\n")
     partial.replace(folder / RESULT)
     return result
+
+
+def _baselines(base: RunConfig, out: Path) -> dict[str, float | None]:
+    """The study's floors (`cells.baselines`), computed once into baselines.json."""
+    path = out / BASELINES
+    if not path.is_file():
+        floors = baselines(base)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(floors, indent=2) + "\n")
+        partial.replace(path)
+    return json.loads(path.read_text())
 
 
 def _run_process(command: list[str], out: Path, cell: str) -> int:
@@ -422,6 +315,11 @@ def _markdown(study: Study, summary: dict[str, Any], out: Path) -> str:
         "",
         f"**Here**: {verdict}. {finding['evidence']}",
         "",
+    ]
+    if summary.get("baselines"):
+        floors = ", ".join(f"{name} {_format(top1)}" for name, top1 in summary["baselines"].items())
+        lines += [f"**Baselines** (the same linear probe, top-1 %): {floors}.", ""]
+    lines += [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
@@ -450,8 +348,6 @@ __all__ = [
     "grid",
     "lines_by",
     "parse_axes",
-    "pretrain",
     "register_study",
     "run_study",
-    "train_and_probe",
 ]

@@ -20,12 +20,12 @@ from typing import Any
 from selfsup.config import RunConfig
 from selfsup.data import ImageDataset
 from selfsup.data.suppression import digit_images, digits_on_images, multi_digits
+from selfsup.experiments.cells import train_and_probe
 from selfsup.experiments.plots import line_panels
 from selfsup.experiments.study import (
     Study,
     lines_by,
     register_study,
-    train_and_probe,
 )
 from selfsup.pipeline import load_split
 
