@@ -99,12 +99,11 @@ class DINOLoss(nn.Module):
     ) -> None:
         """c ← m c + (1 − m) · the mean teacher output over the (global) batch and crops."""
         outputs = torch.cat([logits.detach().float() for logits in teacher_logits])
-        total, count = outputs.sum(dim=0, keepdim=True), torch.tensor(float(len(outputs)))
+        count = outputs.new_full((1,), float(len(outputs)))
+        sums = torch.cat([outputs.sum(dim=0), count])  # one all-reduce for the sums and count
         if distributed and world_size() > 1:
-            count = count.to(total.device)
-            torch.distributed.all_reduce(total)
-            torch.distributed.all_reduce(count)
-        mean = total / count.to(total.device)
+            torch.distributed.all_reduce(sums)
+        mean = sums[:-1] / sums[-1]
         self.center.mul_(self.center_momentum).add_(mean, alpha=1 - self.center_momentum)
 
 
