@@ -18,6 +18,16 @@ resident memory the built index added, "peak" the process's high-water mark abov
 before building. Recall@10 is against exact search over the same rows. QPS is one batch of all
 queries, after a warm-up batch of 10.
 
+With `--folder DIR`, the collection is also written out as a real embeddings folder (float16
+chunks, as `selfsup embed` writes them: 41 GB at 10^7) and the library is measured the way a
+user runs it: `selfsup index DIR --tune-queries` (`index_collection`) in one process, then in a
+fresh process the saved index is opened (`open_index`) and searched, its re-ranking reading the
+chunks from disk: first with a cold page cache (`--drop-caches`, root only), then warm. A third
+process runs the k-means of `selfsup cluster` over all the folder's rows from disk. For these,
+"anon" is the process's own resident memory (RssAnon), "file" the chunk pages it has mapped
+(RssFile: page cache the kernel can take back), and recall is against the float32 rows, so it
+includes the float16 storage.
+
     python benchmarks/index_scale.py --base runs/simclr-fashion-mnist/embeddings-train \
         --queries-from runs/simclr-fashion-mnist/embeddings-test
 """
@@ -31,14 +41,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from selfsup.embeddings import EmbeddingStore, build_index
-from selfsup.embeddings.index import chunk_rows, exact_neighbours, recall_at_k
+from selfsup.collection.search import index_collection, open_index
+from selfsup.embeddings import EmbeddingStore, build_index, cluster, label_agreement
+from selfsup.embeddings.exact import chunk_rows, exact_neighbours, recall_at_k
+from selfsup.embeddings.store import EmbeddingsMeta
 
 METHODS = ("selfsup-flat", "selfsup-ivfpq", "selfsup-hnsw", "torch", "sklearn")
+FOLDER_STEPS = ("folder-index", "folder-search", "folder-cluster")
 
 
 class TiledRows:
@@ -71,6 +85,93 @@ class TiledRows:
         if isinstance(key, slice):
             return self.read(np.arange(*key.indices(self.count)))
         return self.read(np.asarray(key))
+
+
+class TiledPaths(Sequence[str]):
+    """The items table's paths of a tiled collection, made on demand."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return f"tile/{index}"
+
+
+def write_folder(source: str | Path, rows: np.ndarray, folder: Path) -> float:
+    """Write `rows` (array-like, float32) as an embeddings folder with the encoder and labels
+    of the `source` folder (row i has source row i mod len(source)'s label); returns the seconds
+    it took, or 0 when a complete folder of that size is already there."""
+    store = EmbeddingStore(folder)
+    if store.complete() and store.meta().rows == len(rows):
+        return 0.0
+    started = time.perf_counter()
+    original = EmbeddingStore(source)
+    template = original.meta()
+    meta = EmbeddingsMeta(
+        dim=template.dim,
+        rows=len(rows),
+        dtype="float16",
+        encoder=template.encoder,
+        source={**template.source, "tiled_from": str(source)},
+    )
+    base_labels = original.labels()
+    labels = base_labels[np.arange(len(rows)) % len(base_labels)]
+    store.create(meta, TiledPaths(len(rows)), labels)
+    for chunk in store.missing_chunks():
+        span = meta.chunk_range(chunk)
+        store.write_chunk(chunk, rows[span.start : span.stop])
+    store.finish()
+    return time.perf_counter() - started
+
+
+def drop_page_cache() -> bool:
+    """Empty the kernel's page cache (root only), so that the next reads come from disk."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError:
+        return False
+    return True
+
+
+def folder_step(args: argparse.Namespace) -> dict:
+    """One step of the folder measurement (see the module docstring), in its own process."""
+    folder = Path(args.folder)
+    row: dict = {"size": args.size, "method": args.method}
+    row["start_anon_mib"] = round(memory_kib("RssAnon") / 1024)  # the interpreter, torch, faiss
+    before = memory_kib("VmRSS")
+    started = time.perf_counter()
+    if args.method == "folder-index":
+        spec = index_collection(folder, tune_queries=f"{folder}-tune").spec
+        row.update(build_s=round(time.perf_counter() - started, 1), build_recall=spec.recall)
+        row["spec"] = {key: getattr(spec, key) for key in ("kind", "nlist", "nprobe", "rerank")}
+    elif args.method == "folder-search":
+        queries = queries_and_tune(args)[0]
+        truth = np.load(args.truth)
+        _, index = open_index(folder)
+        row["open_s"] = round(time.perf_counter() - started, 1)
+        row["loaded_anon_mib"] = round(memory_kib("RssAnon") / 1024)
+        for cache in ("cold", "warm"):
+            started = time.perf_counter()
+            found = index.search(queries, 10)[1]
+            row[f"qps_{cache}"] = round(len(queries) / (time.perf_counter() - started), 1)
+            row[f"recall@10_{cache}"] = round(recall_at_k(found, truth), 4)
+    else:
+        store = EmbeddingStore(folder)
+        ok = store.ok_ids()
+        clusters = cluster(store.rows(ok), args.cluster_k)
+        row["cluster_s"] = round(time.perf_counter() - started, 1)
+        row["k"] = args.cluster_k
+        row["nmi"] = round(label_agreement(clusters.assignments, store.labels()[ok])["nmi"], 4)
+    row["anon_mib"] = round(memory_kib("RssAnon") / 1024)
+    row["file_mib"] = round(memory_kib("RssFile") / 1024)
+    row["peak_mib"] = round((memory_kib("VmHWM") - before) / 1024)
+    return row
 
 
 def memory_kib(field: str) -> int:
@@ -136,12 +237,17 @@ def selfsup_searcher(rows: TiledRows, kind: str, tune: np.ndarray):
     }
 
 
+def queries_and_tune(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """The measured queries (the first `--queries` held-out rows) and the tuning ones after."""
+    held_out = EmbeddingStore(args.queries_from).vectors()
+    queries = np.ascontiguousarray(held_out[: args.queries])
+    return queries, np.ascontiguousarray(held_out[args.queries : args.queries + args.tune_queries])
+
+
 def run_one(args: argparse.Namespace) -> dict:
     """Build one method's index over `args.size` rows and measure it; returns its row."""
     base = EmbeddingStore(args.base).vectors()
-    held_out = EmbeddingStore(args.queries_from).vectors()
-    queries = np.ascontiguousarray(held_out[: args.queries])
-    tune = np.ascontiguousarray(held_out[args.queries : args.queries + args.tune_queries])
+    queries, tune = queries_and_tune(args)
     truth = np.load(args.truth)
     rows = TiledRows(base, args.size, args.sigma)
     before = memory_kib("VmRSS")
@@ -203,14 +309,27 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.5, help="how far tiled copies move")
     parser.add_argument("--cache", default=None, help="folder keeping exact neighbours per size")
     parser.add_argument("--hnsw-up-to", type=int, default=100_000, help="largest HNSW size")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", default="benchmarks/index_scale.json", help="JSON of all rows")
+    parser.add_argument("--folder", help="also write the collection here and measure it there")
+    parser.add_argument(
+        "--drop-caches", action="store_true", help="search the folder with a cold page cache"
+    )
+    parser.add_argument("--cluster-k", type=int, default=100, help="k of the folder's k-means")
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        default=list(FOLDER_STEPS),
+        choices=FOLDER_STEPS,
+        help="which folder steps to run (folder-search and folder-cluster reuse a saved index)",
+    )
     parser.add_argument("--method", help=argparse.SUPPRESS)  # one measurement, in a child
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--truth", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.method:
-        print(json.dumps(run_one(args)), flush=True)
+        one = folder_step if args.method in FOLDER_STEPS else run_one
+        print(json.dumps(one(args)), flush=True)
         return
     base = EmbeddingStore(args.base).vectors()
     queries = np.ascontiguousarray(EmbeddingStore(args.queries_from).vectors()[: args.queries])
@@ -230,17 +349,35 @@ def main() -> None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cached, truth)
             np.save(Path(scratch) / "truth.npy", truth)
-            for method, reason in plan(size, base.shape[1], args.hnsw_up_to).items():
-                if method not in args.methods:
-                    continue
+            steps = [
+                (method, reason)
+                for method, reason in plan(size, base.shape[1], args.hnsw_up_to).items()
+                if method in args.methods
+            ]
+            if args.folder:
+                folder = Path(args.folder) / f"tiled-{size}"
+                rows = TiledRows(base, size, args.sigma)
+                seconds = write_folder(args.base, rows, folder)
+                tune = queries_and_tune(args)[1]
+                write_folder(args.queries_from, tune, Path(f"{folder}-tune"))
+                written = {"size": size, "method": "folder written", "write_s": round(seconds, 1)}
+                print(json.dumps(written), flush=True)
+                results.append(written)
+                steps += [(step, None) for step in args.steps]
+            for method, reason in steps:
                 if reason:
                     row = {"size": size, "method": method, "skipped": reason}
                 else:
+                    if method == "folder-search" and args.drop_caches and not drop_page_cache():
+                        print("could not drop the page cache (needs root)", file=sys.stderr)
                     child = [sys.executable, __file__, "--base", args.base, "--queries-from"]
                     child += [args.queries_from, "--queries", str(args.queries), "--sigma"]
                     child += [str(args.sigma), "--tune-queries", str(args.tune_queries)]
                     child += ["--method", method, "--size", str(size)]
                     child += ["--truth", str(Path(scratch) / "truth.npy")]
+                    child += ["--cluster-k", str(args.cluster_k)]
+                    if args.folder:
+                        child += ["--folder", str(Path(args.folder) / f"tiled-{size}")]
                     done = subprocess.run(child, capture_output=True, text=True)
                     if done.returncode:
                         tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]

@@ -9,7 +9,6 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from selfsup.embeddings import build_index, cluster, find_duplicates, group_pairs, label_agreement
 from selfsup.embeddings.cluster import sweep_k
-from selfsup.embeddings.duplicates import similar_pairs
 from selfsup.errors import SelfsupError
 
 
@@ -79,33 +78,6 @@ def test_duplicate_groups_from_an_approximate_index_agree() -> None:
     index = build_index(rows, kind="hnsw", recall_target=0.99)
     groups = find_duplicates(rows, threshold=0.99, index=index)
     assert [group.tolist() for group in groups] == [[3, 10, 250], [77, 300]]
-
-
-def _borderline(seed: int = 1) -> np.ndarray:
-    """`_with_duplicates` plus pairs at exact cosines 0.985, 0.989, 0.991 and 0.995."""
-    rows = _with_duplicates(seed).copy()
-    rng = np.random.default_rng(seed)
-    for anchor, cosine in zip((20, 40, 60, 80), (0.985, 0.989, 0.991, 0.995), strict=True):
-        other = rng.standard_normal(32)
-        other -= other @ rows[anchor] * rows[anchor]
-        other /= np.linalg.norm(other)
-        rows[anchor + 100] = cosine * rows[anchor] + np.sqrt(1 - cosine**2) * other
-    return rows.astype(np.float32)
-
-
-def test_ivfpq_duplicates_come_from_an_approximate_range_search_checked_exactly() -> None:
-    rows = _borderline()
-    exact = similar_pairs(build_index(rows, kind="flat"), rows, 0.99)
-    index = build_index(rows, kind="ivfpq", recall_target=0.99)
-    assert index.spec.score_error >= 0.0
-    found = similar_pairs(index, rows, 0.99)
-    assert sorted(map(tuple, found.tolist())) == sorted(map(tuple, exact.tolist()))
-    assert (60, 160) in set(map(tuple, found.tolist())) and (40, 140) not in set(
-        map(tuple, found.tolist())
-    )
-    index.spec.score_error = 0.5  # many more candidates: the exact check alone decides
-    widest = similar_pairs(index, rows, 0.99)
-    assert sorted(map(tuple, widest.tolist())) == sorted(map(tuple, exact.tolist()))
 
 
 def test_group_pairs_joins_transitively() -> None:

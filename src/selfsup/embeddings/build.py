@@ -95,9 +95,7 @@ def build_index(
         rows = _reader_by_id(vectors, ids)
     index = SearchIndex(_build_faiss(spec, vectors, seed), spec, ids, rows)
     if spec.kind != "flat":
-        probe = _tune(index, vectors, recall_target, recall_k, queries, seed)
-        if spec.kind == "ivfpq":
-            spec.score_error = _score_error(index, probe, spec.recall_k)
+        _tune(index, vectors, recall_target, recall_k, queries, seed)
     return index
 
 
@@ -120,11 +118,11 @@ def _tune(
     recall_k: int,
     queries: int | np.ndarray,
     seed: int,
-) -> np.ndarray:
+) -> None:
     """Widen the search until recall@k on the tuning queries reaches the target: double
     efSearch (HNSW) or nprobe (IVF-PQ); once doubling nprobe gains under half a point, go to
     the next re-rank depth. Settles on the first setting that reaches the target, else on the
-    best one seen. Returns the tuning queries."""
+    best one seen."""
     spec, ids = index.spec, index.ids
     if isinstance(queries, (int, np.integer)):
         k = min(recall_k, len(vectors) - 1)
@@ -159,7 +157,7 @@ def _tune(
             index._configure()
             spec.recall = recall_at_k(neighbours(), truth)
             if spec.recall >= recall_target:
-                return probe
+                return
             if spec.recall > best[0]:
                 best = (spec.recall, depth, value)
             if value >= limit or (ivf and spec.recall - previous < 0.005):
@@ -168,17 +166,6 @@ def _tune(
     spec.recall, spec.rerank, chosen = best
     setattr(spec, knob, chosen)
     index._configure()
-    return probe
-
-
-def _score_error(index: SearchIndex, probe: np.ndarray, k: int) -> float:
-    """The 99.9th percentile of exact minus approximate score over the probe queries' top-k
-    approximate candidates (0 when the approximation never falls short)."""
-    approx, positions = index.index.search(probe, k)
-    found = positions >= 0
-    rows = index.rows(index.ids[positions[found]])  # type: ignore[misc]
-    exact = np.einsum("nd,nd->n", rows, np.repeat(probe, found.sum(1), axis=0))
-    return max(0.0, float(np.quantile(exact - approx[found], 0.999)))
 
 
 def search(

@@ -1,12 +1,9 @@
 """Near-duplicate groups: images whose embeddings are at least `threshold` cosine-similar,
 joined transitively (if a ~ b and b ~ c, all three are one group).
 
-Pairs come from a range search, a batch of queries at a time, so memory grows with the number
-of pairs found, never with N². On an exact index it is exact. On IVF-PQ the range search runs on
-the approximate scores, its threshold lowered by the index's measured `score_error`, and every
-candidate pair is then checked against the exact vectors: this scans the compact codes rather
-than re-ranking a fixed number of neighbours per row. On HNSW, each row's `neighbours` nearest
-neighbours above the threshold are the pairs.
+Pairs come from a range search on an exact index, a batch of queries at a time, so memory
+grows with the number of pairs found, never with N²; on an approximate index (IVF-PQ, HNSW)
+from each row's `neighbours` nearest neighbours, re-ranked exactly, above the threshold.
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from selfsup.embeddings.build import build_index
-from selfsup.embeddings.exact import chunk_rows
 from selfsup.embeddings.index import SearchIndex
 from selfsup.errors import SelfsupError
 
@@ -28,21 +24,15 @@ def similar_pairs(
 ) -> np.ndarray:
     """(P, 2) row ids (first < second) of every indexed pair with similarity >= threshold."""
     pairs = []
-    approximate_range = index.spec.kind == "ivfpq" and index.rows is not None
     for start in range(0, len(index), batch):
         positions = np.arange(start, min(len(index), start + batch))
         queries = np.ascontiguousarray(vectors[positions], dtype=np.float32)
         query_ids = index.ids[positions]
-        if index.spec.kind == "flat" or approximate_range:
-            lowered = threshold - index.spec.score_error if approximate_range else threshold
-            limits, _, found = index.index.range_search(queries, float(lowered))
-            which = np.repeat(np.arange(len(queries)), np.diff(limits.astype(np.int64)))
-            first, second = query_ids[which], index.ids[found]
-            if approximate_range:
-                ordered = first < second  # check each candidate pair once
-                which, first, second = which[ordered], first[ordered], second[ordered]
-                close = _exact_scores(index, queries, which, second) >= threshold
-                first, second = first[close], second[close]
+        if index.spec.kind == "flat":
+            limits, _, found = index.index.range_search(queries, float(threshold))
+            counts = np.diff(limits.astype(np.int64))
+            first = np.repeat(query_ids, counts)
+            second = index.ids[found]
         else:
             scores, found_ids = index.search(queries, min(neighbours, len(index)))
             keep = scores >= threshold
@@ -51,21 +41,6 @@ def similar_pairs(
         ordered = first < second  # each pair once, and no self-matches
         pairs.append(np.stack([first[ordered], second[ordered]], 1))
     return np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
-
-
-def _exact_scores(
-    index: SearchIndex, queries: np.ndarray, which: np.ndarray, candidates: np.ndarray
-) -> np.ndarray:
-    """Exact inner product of query `which[p]` with row `candidates[p]`, for every p, reading
-    the candidates' vectors a bounded block at a time."""
-    scores = np.empty(len(candidates), dtype=np.float32)
-    step = chunk_rows(index.spec.dim)
-    for start in range(0, len(candidates), step):
-        rows = index.rows(candidates[start : start + step])  # type: ignore[misc]
-        scores[start : start + step] = np.einsum(
-            "nd,nd->n", rows, queries[which[start : start + step]]
-        )
-    return scores
 
 
 def group_pairs(pairs: np.ndarray) -> list[np.ndarray]:

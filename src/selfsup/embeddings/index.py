@@ -62,9 +62,6 @@ class IndexSpec:
         recall: recall@k against exact search measured at build time (None: exact).
         recall_k: the k of that measurement.
         tuned_on: the queries it was measured on (sampled indexed rows, or given queries).
-        score_error: how far IVF-PQ's approximate score may fall below the exact inner
-            product (99.9th percentile on those queries' candidates): what an approximate
-            range search must lower its threshold by to miss almost no pair.
         encoder: the fingerprint of the encoder whose embeddings it holds.
     """
 
@@ -81,7 +78,6 @@ class IndexSpec:
     recall: float | None = None
     recall_k: int = 10
     tuned_on: str = ""
-    score_error: float = 0.0
     encoder: str = ""
 
 
