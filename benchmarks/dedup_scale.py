@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from index_scale import TiledRows, memory_kib
+from index_scale import TiledRows, memory_kib, run_child
 
 from selfsup.embeddings import EmbeddingStore, build_index, group_pairs
 from selfsup.embeddings.duplicates import similar_pairs
@@ -86,12 +85,8 @@ def main() -> None:
                 child = [sys.executable, __file__, "--base", args.base, "--sigma", str(args.sigma)]
                 child += ["--threshold", str(args.threshold), "--method", method]
                 child += ["--size", str(size), "--pairs", str(pairs)]
-                done = subprocess.run(child, capture_output=True, text=True)
-                if done.returncode:
-                    tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
-                    row = {"size": size, "method": method, "failed": tail[0]}
-                else:
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                row = run_child(child, size, method)
+                if "failed" not in row:
                     found[method] = set(map(tuple, np.load(pairs).tolist()))
                     if "exact range" in found and method != "exact range":
                         truth = found["exact range"]

@@ -174,6 +174,16 @@ def folder_step(args: argparse.Namespace) -> dict:
     return row
 
 
+def run_child(command: list[str], size: int, method: str) -> dict:
+    """Run one measurement in its own process; its row (the JSON of its last output line), or
+    a row saying it failed, with the last line of its errors."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        return {"size": size, "method": method, "failed": tail[0]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def memory_kib(field: str) -> int:
     """VmRSS (resident now) or VmHWM (high-water mark) of this process, in KiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -378,12 +388,7 @@ def main() -> None:
                     child += ["--cluster-k", str(args.cluster_k)]
                     if args.folder:
                         child += ["--folder", str(Path(args.folder) / f"tiled-{size}")]
-                    done = subprocess.run(child, capture_output=True, text=True)
-                    if done.returncode:
-                        tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
-                        row = {"size": size, "method": method, "failed": tail[0]}
-                    else:
-                        row = json.loads(done.stdout.strip().splitlines()[-1])
+                    row = run_child(child, size, method)
                 print(json.dumps(row), flush=True)
                 results.append(row)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
